@@ -1,0 +1,129 @@
+# vlkit — build, test, bench.
+#
+#   make                      build build/vlkit against Debian's libtorch
+#   make LIBTORCH=/opt/libtorch   build against another libtorch (CUDA build, pip's torch/)
+#   make test                 install missing Debian packages, build, run every test
+#   make check                run the tests without the install step
+#   make asan                 pure-C parts and their tests under AddressSanitizer + UBSan
+#   make bench                speed ratios measured in one run
+#
+# Layers (each uses only those below it): cli -> train/eval -> model -> data -> shim; util is the base.
+# Pure-C sources (no libtorch) go into build/libvlkit_core.a; they build and test without torch.
+
+CC      ?= cc
+CXX     ?= c++
+BUILD   ?= build
+VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+
+WARN     = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
+CFLAGS  ?= -O2 -g
+CXXFLAGS ?= -O2 -g
+BASE_CFLAGS   = -std=c11 -D_GNU_SOURCE $(WARN) -I. -I/usr/include/stb $(shell pkg-config --cflags libcjson 2>/dev/null) \
+                -DVLKIT_VERSION='"$(VERSION)"' -MMD -MP
+BASE_CXXFLAGS = -std=c++17 -D_GNU_SOURCE $(WARN) -I. -MMD -MP
+
+# libtorch: Debian's (headers in /usr/include, libs in the multiarch dir) unless LIBTORCH is given.
+ifeq ($(LIBTORCH),)
+TORCH_INC  = -isystem /usr/include/torch/csrc/api/include
+TORCH_LIBS = -ltorch -ltorch_cpu -lc10
+else
+TORCH_INC  = -isystem $(LIBTORCH)/include -isystem $(LIBTORCH)/include/torch/csrc/api/include
+TORCH_LIBS = -L$(LIBTORCH)/lib -Wl,-rpath,$(LIBTORCH)/lib -Wl,--no-as-needed \
+             $(if $(wildcard $(LIBTORCH)/lib/libtorch_cuda.so),-ltorch_cuda -lc10_cuda) \
+             -ltorch -ltorch_cpu -lc10 -Wl,--as-needed
+endif
+
+CORE_LIBS  = -lcjson -lstb -lz -lutf8proc -lm -lpthread
+TEST_LIBS  = -lcriterion
+
+CORE_SRC  = $(wildcard util/*.c eval/*.c data/*.c model/weights/*.c)
+TORCH_CSRC = $(wildcard model/*.c train/*.c)
+CLI_SRC   = $(wildcard cli/*.c)
+SHIM_SRC  = shim/tt.cpp
+
+CORE_OBJ  = $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
+TORCH_OBJ = $(TORCH_CSRC:%.c=$(BUILD)/obj/%.o) $(SHIM_SRC:%.cpp=$(BUILD)/obj/%.o)
+CLI_OBJ   = $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+
+PURE_TESTS  = $(patsubst tests/pure/%.c,$(BUILD)/tests/%,$(wildcard tests/pure/test_*.c))
+TORCH_TESTS = $(patsubst tests/torch/%.c,$(BUILD)/tests/%,$(wildcard tests/torch/test_*.c))
+TEST_COMMON = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/common/*.c))
+
+ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+ASAN_CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/asan/%.o)
+ASAN_COMMON   = $(patsubst %.c,$(BUILD)/asan/%.o,$(wildcard tests/common/*.c))
+ASAN_TESTS    = $(patsubst tests/pure/%.c,$(BUILD)/asan/tests/%,$(wildcard tests/pure/test_*.c))
+
+# Tests find the fixtures here unless the caller sets VLKIT_FIXTURES.
+VLKIT_FIXTURES ?= $(abspath ../shared/fixtures)
+export VLKIT_FIXTURES
+
+.PHONY: all test check check-pure check-torch check-cli asan bench deps clean
+all: $(BUILD)/vlkit
+
+$(BUILD)/libvlkit_core.a: $(CORE_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/libvlkit_torch.a: $(TORCH_OBJ)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/vlkit: $(CLI_OBJ) $(BUILD)/libvlkit_torch.a $(BUILD)/libvlkit_core.a
+	$(CXX) -o $@ $(CLI_OBJ) $(BUILD)/libvlkit_torch.a $(BUILD)/libvlkit_core.a $(TORCH_LIBS) $(CORE_LIBS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/%.o: %.cpp
+	@mkdir -p $(@D)
+	$(CXX) $(BASE_CXXFLAGS) $(TORCH_INC) $(CXXFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%: tests/pure/%.c $(TEST_COMMON) $(BUILD)/libvlkit_core.a
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(TEST_COMMON) $(BUILD)/libvlkit_core.a $(CORE_LIBS) $(TEST_LIBS)
+
+$(BUILD)/tests/%: tests/torch/%.c $(TEST_COMMON) $(BUILD)/libvlkit_torch.a $(BUILD)/libvlkit_core.a
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@.o
+	$(CXX) -o $@ $@.o $(TEST_COMMON) $(BUILD)/libvlkit_torch.a $(BUILD)/libvlkit_core.a $(TORCH_LIBS) $(CORE_LIBS) $(TEST_LIBS)
+
+# Sanitizer build of the pure-C parts and their tests.
+$(BUILD)/asan/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN_FLAGS) -c $< -o $@
+
+$(BUILD)/asan/tests/%: tests/pure/%.c $(ASAN_COMMON) $(ASAN_CORE_OBJ)
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN_FLAGS) -o $@ $< $(ASAN_COMMON) $(ASAN_CORE_OBJ) $(CORE_LIBS) $(TEST_LIBS)
+
+# `make test` is the one command users and CI run: install what is missing, then build and check.
+test:
+	@bash scripts/install-deps.sh
+	@$(MAKE) --no-print-directory check
+
+check: check-pure check-torch check-cli asan
+
+check-pure: $(PURE_TESTS)
+	@bash scripts/run-tests.sh $(PURE_TESTS)
+
+check-torch: $(TORCH_TESTS) $(BUILD)/vlkit
+	@bash scripts/run-tests.sh $(TORCH_TESTS)
+
+check-cli: $(BUILD)/vlkit
+	@bash scripts/run-tests.sh $(wildcard tests/cli/test_*.sh)
+
+asan: $(ASAN_TESTS)
+	@ASAN_OPTIONS=detect_leaks=1 bash scripts/run-tests.sh $(ASAN_TESTS)
+
+bench: $(BUILD)/vlkit
+	$(BUILD)/vlkit bench
+
+deps:
+	@bash scripts/install-deps.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,9 @@
+/* commands.h — every subcommand's entry point. argv[0] is the subcommand name.
+ * Return value is the process exit status (0 ok, 1 failure, 2 usage error). */
+#ifndef VLKIT_CLI_COMMANDS_H
+#define VLKIT_CLI_COMMANDS_H
+
+int cmd_env(int argc, char **argv);
+int cmd_inspect(int argc, char **argv);
+
+#endif

@@ -1,0 +1,58 @@
+#include "util/cpu_tune.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+static int cpuid_leaf7(unsigned *ebx, unsigned *ecx, unsigned *edx) {
+    unsigned eax;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 0, eax, *ebx, *ecx, *edx);
+    return 1;
+}
+static int cpuid_leaf7_1(unsigned *eax) {
+    unsigned ebx, ecx, edx;
+    if (__get_cpuid_max(0, NULL) < 7) return 0;
+    __cpuid_count(7, 1, *eax, ebx, ecx, edx);
+    return 1;
+}
+int vk_cpu_has_avx512(void) {
+    /* AVX-512 F + BW + VL + DQ: what OpenBLAS's SkylakeX kernels and ATen's avx512 build need. */
+    unsigned b, c, d;
+    if (!cpuid_leaf7(&b, &c, &d)) return 0;
+    int f = (b >> 16) & 1, dq = (b >> 17) & 1, bw = (b >> 30) & 1, vl = (b >> 31) & 1;
+    return f && dq && bw && vl && __builtin_cpu_supports("avx512f");
+}
+int vk_cpu_has_avx512_bf16(void) {
+    unsigned a;
+    return cpuid_leaf7_1(&a) && ((a >> 5) & 1);
+}
+int vk_cpu_has_amx_bf16(void) {
+    unsigned b, c, d;
+    return cpuid_leaf7(&b, &c, &d) && ((d >> 22) & 1);
+}
+#else
+int vk_cpu_has_avx512(void) { return 0; }
+int vk_cpu_has_avx512_bf16(void) { return 0; }
+int vk_cpu_has_amx_bf16(void) { return 0; }
+#endif
+
+const char *vk_cpu_tune_openblas_coretype(void) { return vk_cpu_has_avx512() ? "SkylakeX" : NULL; }
+const char *vk_cpu_tune_aten_capability(void) { return vk_cpu_has_avx512() ? "avx512" : NULL; }
+
+void vk_cpu_tune_reexec(int argc, char **argv) {
+    (void)argc;
+    if (getenv("VLKIT_TUNED")) return; /* already re-executed once (or the user opted out) */
+    int changed = 0;
+    const char *core = vk_cpu_tune_openblas_coretype();
+    if (core && !getenv("OPENBLAS_CORETYPE")) changed |= setenv("OPENBLAS_CORETYPE", core, 0) == 0;
+    const char *cap = vk_cpu_tune_aten_capability();
+    if (cap && !getenv("ATEN_CPU_CAPABILITY")) changed |= setenv("ATEN_CPU_CAPABILITY", cap, 0) == 0;
+    setenv("VLKIT_TUNED", "1", 1);
+    if (!changed) return;
+    execv("/proc/self/exe", argv);
+    /* exec failed (no /proc?): carry on untuned rather than fail; `vlkit env` shows it. */
+}
