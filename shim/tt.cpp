@@ -1,0 +1,751 @@
+// tt.cpp — implementation of tt.h over libtorch. The only C++ in vlkit.
+//
+// Every exported function wraps its body in TT_TRY(...) / TT_CATCH(sentinel): exceptions are
+// turned into a thread-local message and a sentinel return. Handles are heap objects holding an
+// at::Tensor; a thread-local stack of scopes records the handles made while a scope is open.
+
+#include "shim/tt.h"
+
+#include <torch/torch.h> // first: the nn/optim headers below assume it
+
+#include <ATen/ATen.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+#include <torch/version.h>
+
+#include <sched.h>
+
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+struct tt_tensor {
+    at::Tensor t;
+    size_t scope; // 0: not in a scope; k: in scopes[k-1]
+    size_t slot;
+};
+
+struct tt_optim {
+    std::unique_ptr<torch::optim::AdamW> adamw;
+};
+
+namespace {
+
+thread_local std::string last_error;
+thread_local std::vector<std::vector<tt_tensor *>> scopes;
+std::atomic<int64_t> live_handles{0};
+
+void set_error(const char *msg) { last_error.assign(msg ? msg : "unknown error"); }
+
+// c10::Error::what() carries a C++ backtrace; users need the message only.
+#define TT_TRY try {
+#define TT_CATCH(fail)                                                                                        \
+    }                                                                                                         \
+    catch (const c10::Error &tt_exc_) {                                                                             \
+        set_error(tt_exc_.what_without_backtrace());                                                                \
+        return fail;                                                                                          \
+    }                                                                                                         \
+    catch (const std::exception &tt_exc_) {                                                                       \
+        set_error(tt_exc_.what());                                                                               \
+        return fail;                                                                                          \
+    }                                                                                                         \
+    catch (...) {                                                                                             \
+        set_error("unknown C++ exception");                                                                   \
+        return fail;                                                                                          \
+    }
+
+tt_tensor *wrap(at::Tensor t) {
+    auto *h = new tt_tensor{std::move(t), 0, 0};
+    if (!scopes.empty()) {
+        h->scope = scopes.size();
+        h->slot = scopes.back().size();
+        scopes.back().push_back(h);
+    }
+    live_handles.fetch_add(1, std::memory_order_relaxed);
+    return h;
+}
+
+const at::Tensor &T(const tt_tensor *h) {
+    if (!h) throw std::invalid_argument("null tensor argument (an earlier call probably failed)");
+    if (!h->t.defined()) throw std::invalid_argument("undefined tensor");
+    return h->t;
+}
+
+c10::optional<at::Tensor> opt(const tt_tensor *h) {
+    if (!h) return c10::nullopt;
+    return T(h);
+}
+
+at::ScalarType to_scalar_type(tt_dtype dt) {
+    switch (dt) {
+    case TT_F32: return at::kFloat;
+    case TT_F64: return at::kDouble;
+    case TT_BF16: return at::kBFloat16;
+    case TT_F16: return at::kHalf;
+    case TT_I64: return at::kLong;
+    case TT_I32: return at::kInt;
+    case TT_I16: return at::kShort;
+    case TT_I8: return at::kChar;
+    case TT_U8: return at::kByte;
+    case TT_BOOL: return at::kBool;
+    }
+    throw std::invalid_argument("unknown dtype code " + std::to_string((int)dt));
+}
+
+int from_scalar_type(at::ScalarType st) {
+    switch (st) {
+    case at::kFloat: return TT_F32;
+    case at::kDouble: return TT_F64;
+    case at::kBFloat16: return TT_BF16;
+    case at::kHalf: return TT_F16;
+    case at::kLong: return TT_I64;
+    case at::kInt: return TT_I32;
+    case at::kShort: return TT_I16;
+    case at::kChar: return TT_I8;
+    case at::kByte: return TT_U8;
+    case at::kBool: return TT_BOOL;
+    default: throw std::invalid_argument(std::string("dtype not supported by vlkit: ") + c10::toString(st));
+    }
+}
+
+at::IntArrayRef dims_ref(const int64_t *dims, int ndim) {
+    if (ndim < 0 || (ndim > 0 && !dims)) throw std::invalid_argument("bad shape (null dims or negative ndim)");
+    return at::IntArrayRef(dims, (size_t)ndim);
+}
+
+at::TensorOptions options(tt_dtype dt) { return at::TensorOptions().dtype(to_scalar_type(dt)); }
+
+std::vector<at::Tensor> tensor_list(tt_tensor *const *ts, int n) {
+    if (n < 0 || (n > 0 && !ts)) throw std::invalid_argument("bad tensor list");
+    std::vector<at::Tensor> v;
+    v.reserve((size_t)n);
+    for (int i = 0; i < n; i++) v.push_back(T(ts[i]));
+    return v;
+}
+
+c10::Device parse_device(const char *device) {
+    if (!device) throw std::invalid_argument("null device name");
+    c10::Device d(device); // throws on a malformed string
+    if (d.is_cuda()) {
+        if (!at::hasCUDA())
+            throw std::runtime_error(std::string("device '") + device +
+                                     "' requested, but this libtorch was built without CUDA (build vlkit with "
+                                     "make LIBTORCH=/path/to/a/cuda/libtorch)");
+        int64_t n = (int64_t)torch::cuda::device_count();
+        if (n == 0) throw std::runtime_error(std::string("device '") + device + "' requested, but no CUDA device is visible");
+        if (d.has_index() && d.index() >= n)
+            throw std::runtime_error(std::string("device '") + device + "' requested, but only " + std::to_string(n) +
+                                     " CUDA device(s) are visible");
+    } else if (!d.is_cpu()) {
+        throw std::runtime_error(std::string("unsupported device '") + device + "' (use cpu, cuda or cuda:N)");
+    }
+    return d;
+}
+
+int cores_available() {
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0) return n;
+    }
+    int n = (int)std::thread::hardware_concurrency();
+    return n > 0 ? n : 1;
+}
+
+// Debian's libtorch starts with one intra-op thread. Use every core unless the user chose a
+// number through OMP_NUM_THREADS (which libtorch honours itself).
+const int default_threads_set = [] {
+    const char *omp = std::getenv("OMP_NUM_THREADS");
+    if (!omp || !*omp) {
+        try {
+            at::set_num_threads(cores_available());
+        } catch (...) {
+        }
+    }
+    return 1;
+}();
+
+torch::optim::AdamWOptions &group_options(tt_optim *opt, int group) {
+    if (!opt) throw std::invalid_argument("null optimizer");
+    auto &groups = opt->adamw->param_groups();
+    if (group < 0 || (size_t)group >= groups.size())
+        throw std::out_of_range("optimizer group " + std::to_string(group) + " out of range");
+    return static_cast<torch::optim::AdamWOptions &>(groups[(size_t)group].options());
+}
+
+const at::Tensor &group_param(tt_optim *opt, int group, int index) {
+    group_options(opt, group);
+    auto &params = opt->adamw->param_groups()[(size_t)group].params();
+    if (index < 0 || (size_t)index >= params.size())
+        throw std::out_of_range("parameter " + std::to_string(index) + " out of range in group " + std::to_string(group));
+    return params[(size_t)index];
+}
+
+} // namespace
+
+// One-line wrappers: a tensor result from an expression over handles.
+#define TT_TENSOR_FN(expr)                                                                                    \
+    TT_TRY return wrap(expr);                                                                                 \
+    TT_CATCH(nullptr)
+
+extern "C" {
+
+// ---- errors ------------------------------------------------------------------------------
+const char *tt_last_error(void) { return last_error.c_str(); }
+void tt_clear_error(void) { last_error.clear(); }
+
+// ---- runtime -----------------------------------------------------------------------------
+const char *tt_torch_version(void) { return TORCH_VERSION; }
+
+int tt_set_num_threads(int n) {
+    TT_TRY if (n <= 0) n = cores_available();
+    at::set_num_threads(n);
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_get_num_threads(void) {
+    TT_TRY return at::get_num_threads();
+    TT_CATCH(-1)
+}
+
+int tt_manual_seed(uint64_t seed) {
+    TT_TRY torch::manual_seed(seed);
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_cuda_available(void) {
+    TT_TRY return torch::cuda::is_available() ? 1 : 0;
+    TT_CATCH(0)
+}
+
+int tt_cuda_device_count(void) {
+    TT_TRY return (int)torch::cuda::device_count();
+    TT_CATCH(0)
+}
+
+size_t tt_dtype_size(tt_dtype dt) {
+    TT_TRY return c10::elementSize(to_scalar_type(dt));
+    TT_CATCH(0)
+}
+
+static const char *const dtype_names[] = {"f32", "f64", "bf16", "f16", "i64", "i32", "i16", "i8", "u8", "bool"};
+
+const char *tt_dtype_name(tt_dtype dt) {
+    if ((int)dt < 0 || (int)dt > (int)TT_BOOL) return "?";
+    return dtype_names[dt];
+}
+
+int tt_dtype_parse(const char *name, tt_dtype *out) {
+    static const struct {
+        const char *name;
+        tt_dtype dt;
+    } aliases[] = {{"f32", TT_F32},    {"fp32", TT_F32},      {"float32", TT_F32}, {"float", TT_F32},
+                   {"f64", TT_F64},    {"fp64", TT_F64},      {"float64", TT_F64}, {"double", TT_F64},
+                   {"bf16", TT_BF16},  {"bfloat16", TT_BF16}, {"f16", TT_F16},     {"fp16", TT_F16},
+                   {"float16", TT_F16}, {"half", TT_F16},     {"i64", TT_I64},     {"int64", TT_I64},
+                   {"i32", TT_I32},    {"int32", TT_I32},     {"i16", TT_I16},     {"int16", TT_I16},
+                   {"i8", TT_I8},      {"int8", TT_I8},       {"u8", TT_U8},       {"uint8", TT_U8},
+                   {"bool", TT_BOOL}};
+    if (name)
+        for (const auto &a : aliases)
+            if (std::strcmp(a.name, name) == 0) {
+                *out = a.dt;
+                return 0;
+            }
+    set_error((std::string("unknown dtype '") + (name ? name : "(null)") + "' (use f32, bf16, f16, f64, i64, ...)").c_str());
+    return -1;
+}
+
+// ---- lifetimes ---------------------------------------------------------------------------
+void tt_free(tt_tensor *t) {
+    if (!t) return;
+    if (t->scope && t->scope <= scopes.size()) {
+        auto &s = scopes[t->scope - 1];
+        if (t->slot < s.size() && s[t->slot] == t) s[t->slot] = nullptr;
+    }
+    delete t;
+    live_handles.fetch_sub(1, std::memory_order_relaxed);
+}
+
+int64_t tt_live_handles(void) { return live_handles.load(std::memory_order_relaxed); }
+
+int tt_scope_begin(void) {
+    scopes.emplace_back();
+    return (int)scopes.size();
+}
+
+tt_tensor *tt_keep(tt_tensor *t) {
+    if (!t || scopes.empty() || t->scope != scopes.size()) return t;
+    auto &s = scopes.back();
+    if (t->slot >= s.size() || s[t->slot] != t) return t;
+    s[t->slot] = nullptr;
+    if (scopes.size() >= 2) {
+        auto &parent = scopes[scopes.size() - 2];
+        t->scope = scopes.size() - 1;
+        t->slot = parent.size();
+        parent.push_back(t);
+    } else {
+        t->scope = 0;
+        t->slot = 0;
+    }
+    return t;
+}
+
+void tt_scope_end(void) {
+    if (scopes.empty()) return;
+    std::vector<tt_tensor *> s = std::move(scopes.back());
+    scopes.pop_back();
+    for (tt_tensor *h : s)
+        if (h) {
+            delete h;
+            live_handles.fetch_sub(1, std::memory_order_relaxed);
+        }
+}
+
+tt_tensor *tt_shallow_clone(tt_tensor *t) { TT_TENSOR_FN(T(t)) }
+
+// ---- creation ----------------------------------------------------------------------------
+tt_tensor *tt_from_blob(void *data, const int64_t *dims, int ndim, tt_dtype dt, void (*release)(void *ctx),
+                        void *ctx) {
+    TT_TRY if (!data && ndim > 0) {
+        bool empty = false;
+        for (int i = 0; i < ndim; i++) empty |= dims[i] == 0;
+        if (!empty) throw std::invalid_argument("tt_from_blob: null data");
+    }
+    auto deleter = [release, ctx](void *) {
+        if (release) release(ctx);
+    };
+    return wrap(torch::from_blob(data, dims_ref(dims, ndim), deleter, options(dt)));
+    TT_CATCH(nullptr)
+}
+
+tt_tensor *tt_from_data(const void *data, const int64_t *dims, int ndim, tt_dtype dt) {
+    TT_TRY at::Tensor t = at::empty(dims_ref(dims, ndim), options(dt));
+    size_t n = (size_t)t.numel() * t.element_size();
+    if (n && !data) throw std::invalid_argument("tt_from_data: null data");
+    if (n) std::memcpy(t.data_ptr(), data, n);
+    return wrap(t);
+    TT_CATCH(nullptr)
+}
+
+tt_tensor *tt_scalar_tensor(double v, tt_dtype dt) { TT_TENSOR_FN(at::scalar_tensor(v, options(dt))) }
+tt_tensor *tt_zeros(const int64_t *dims, int ndim, tt_dtype dt) { TT_TENSOR_FN(at::zeros(dims_ref(dims, ndim), options(dt))) }
+tt_tensor *tt_ones(const int64_t *dims, int ndim, tt_dtype dt) { TT_TENSOR_FN(at::ones(dims_ref(dims, ndim), options(dt))) }
+tt_tensor *tt_full(const int64_t *dims, int ndim, double value, tt_dtype dt) {
+    TT_TENSOR_FN(at::full(dims_ref(dims, ndim), value, options(dt)))
+}
+tt_tensor *tt_arange(double start, double end, double step, tt_dtype dt) {
+    TT_TENSOR_FN(at::arange(start, end, step, options(dt)))
+}
+tt_tensor *tt_randn(const int64_t *dims, int ndim, tt_dtype dt) { TT_TENSOR_FN(at::randn(dims_ref(dims, ndim), options(dt))) }
+tt_tensor *tt_rand(const int64_t *dims, int ndim, tt_dtype dt) { TT_TENSOR_FN(at::rand(dims_ref(dims, ndim), options(dt))) }
+tt_tensor *tt_zeros_like(tt_tensor *t) { TT_TENSOR_FN(at::zeros_like(T(t))) }
+
+// In-place initialisers run without autograd so they work on leaf parameters.
+#define TT_INPLACE(stmt)                                                                                      \
+    TT_TRY at::NoGradGuard no_grad_;                                                                          \
+    stmt;                                                                                                     \
+    return 0;                                                                                                 \
+    TT_CATCH(-1)
+
+int tt_uniform_(tt_tensor *t, double lo, double hi) { TT_INPLACE(T(t).uniform_(lo, hi)) }
+int tt_normal_(tt_tensor *t, double mean, double std) { TT_INPLACE(T(t).normal_(mean, std)) }
+int tt_zero_(tt_tensor *t) { TT_INPLACE(T(t).zero_()) }
+int tt_fill_(tt_tensor *t, double value) { TT_INPLACE(T(t).fill_(value)) }
+int tt_copy_(tt_tensor *dst, tt_tensor *src) { TT_INPLACE(T(dst).copy_(T(src))) }
+
+// ---- inspection --------------------------------------------------------------------------
+int tt_ndim(tt_tensor *t) {
+    TT_TRY return (int)T(t).dim();
+    TT_CATCH(-1)
+}
+
+int64_t tt_size(tt_tensor *t, int dim) {
+    TT_TRY return T(t).size(dim);
+    TT_CATCH(-1)
+}
+
+int tt_shape(tt_tensor *t, int64_t *dims, int cap) {
+    TT_TRY const at::Tensor &x = T(t);
+    int n = (int)x.dim();
+    for (int i = 0; i < n && i < cap; i++) dims[i] = x.size(i);
+    return n;
+    TT_CATCH(-1)
+}
+
+int64_t tt_numel(tt_tensor *t) {
+    TT_TRY return T(t).numel();
+    TT_CATCH(-1)
+}
+
+int tt_dtype_of(tt_tensor *t) {
+    TT_TRY return from_scalar_type(T(t).scalar_type());
+    TT_CATCH(-1)
+}
+
+int tt_is_contiguous(tt_tensor *t) {
+    TT_TRY return T(t).is_contiguous() ? 1 : 0;
+    TT_CATCH(-1)
+}
+
+int tt_requires_grad_of(tt_tensor *t) {
+    TT_TRY return T(t).requires_grad() ? 1 : 0;
+    TT_CATCH(-1)
+}
+
+int tt_copy_to(tt_tensor *t, void *dst, size_t nbytes) {
+    TT_TRY at::Tensor c = T(t).detach().to(at::kCPU).contiguous();
+    size_t want = (size_t)c.numel() * c.element_size();
+    if (want != nbytes)
+        throw std::invalid_argument("tt_copy_to: buffer is " + std::to_string(nbytes) + " bytes, tensor needs " +
+                                    std::to_string(want));
+    if (want) std::memcpy(dst, c.data_ptr(), want);
+    return 0;
+    TT_CATCH(-1)
+}
+
+void *tt_data_ptr(tt_tensor *t) {
+    TT_TRY const at::Tensor &x = T(t);
+    if (!x.is_cpu() || !x.is_contiguous()) throw std::invalid_argument("tt_data_ptr: tensor is not a contiguous CPU tensor");
+    return x.data_ptr();
+    TT_CATCH(nullptr)
+}
+
+double tt_item(tt_tensor *t) {
+    TT_TRY return T(t).item<double>();
+    TT_CATCH(NAN)
+}
+
+int tt_allclose(tt_tensor *a, tt_tensor *b, double rtol, double atol) {
+    TT_TRY return at::allclose(T(a), T(b), rtol, atol) ? 1 : 0;
+    TT_CATCH(-1)
+}
+
+int tt_all_finite(tt_tensor *t) {
+    TT_TRY const at::Tensor &x = T(t);
+    if (!at::isFloatingType(x.scalar_type())) return 1;
+    return at::isfinite(x.detach()).all().item<bool>() ? 1 : 0;
+    TT_CATCH(-1)
+}
+
+// ---- dtype and device --------------------------------------------------------------------
+tt_tensor *tt_to_dtype(tt_tensor *t, tt_dtype dt) { TT_TENSOR_FN(T(t).to(to_scalar_type(dt))) }
+tt_tensor *tt_to_device(tt_tensor *t, const char *device) { TT_TENSOR_FN(T(t).to(parse_device(device))) }
+
+int tt_device_check(const char *device) {
+    TT_TRY parse_device(device);
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_device_of(tt_tensor *t, char *buf, size_t cap) {
+    TT_TRY std::string s = T(t).device().str();
+    if (cap) {
+        std::strncpy(buf, s.c_str(), cap - 1);
+        buf[cap - 1] = 0;
+    }
+    return 0;
+    TT_CATCH(-1)
+}
+
+// ---- elementwise -------------------------------------------------------------------------
+tt_tensor *tt_add(tt_tensor *a, tt_tensor *b) { TT_TENSOR_FN(T(a) + T(b)) }
+tt_tensor *tt_sub(tt_tensor *a, tt_tensor *b) { TT_TENSOR_FN(T(a) - T(b)) }
+tt_tensor *tt_mul(tt_tensor *a, tt_tensor *b) { TT_TENSOR_FN(T(a) * T(b)) }
+tt_tensor *tt_div(tt_tensor *a, tt_tensor *b) { TT_TENSOR_FN(T(a) / T(b)) }
+tt_tensor *tt_add_scalar(tt_tensor *a, double s) { TT_TENSOR_FN(T(a) + s) }
+tt_tensor *tt_sub_scalar(tt_tensor *a, double s) { TT_TENSOR_FN(T(a) - s) }
+tt_tensor *tt_mul_scalar(tt_tensor *a, double s) { TT_TENSOR_FN(T(a) * s) }
+tt_tensor *tt_div_scalar(tt_tensor *a, double s) { TT_TENSOR_FN(T(a) / s) }
+tt_tensor *tt_pow_scalar(tt_tensor *a, double e) { TT_TENSOR_FN(at::pow(T(a), e)) }
+
+int tt_add_(tt_tensor *a, tt_tensor *b, double alpha) {
+    TT_TRY at::Tensor x = T(a);
+    x.add_(T(b), alpha);
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_mul_scalar_(tt_tensor *a, double s) {
+    TT_TRY at::Tensor x = T(a);
+    x.mul_(s);
+    return 0;
+    TT_CATCH(-1)
+}
+
+tt_tensor *tt_neg(tt_tensor *a) { TT_TENSOR_FN(at::neg(T(a))) }
+tt_tensor *tt_exp(tt_tensor *a) { TT_TENSOR_FN(at::exp(T(a))) }
+tt_tensor *tt_log(tt_tensor *a) { TT_TENSOR_FN(at::log(T(a))) }
+tt_tensor *tt_sqrt(tt_tensor *a) { TT_TENSOR_FN(at::sqrt(T(a))) }
+tt_tensor *tt_rsqrt(tt_tensor *a) { TT_TENSOR_FN(at::rsqrt(T(a))) }
+tt_tensor *tt_abs(tt_tensor *a) { TT_TENSOR_FN(at::abs(T(a))) }
+tt_tensor *tt_tanh(tt_tensor *a) { TT_TENSOR_FN(at::tanh(T(a))) }
+tt_tensor *tt_sigmoid(tt_tensor *a) { TT_TENSOR_FN(at::sigmoid(T(a))) }
+tt_tensor *tt_relu(tt_tensor *a) { TT_TENSOR_FN(at::relu(T(a))) }
+tt_tensor *tt_gelu(tt_tensor *a) { TT_TENSOR_FN(at::gelu(T(a), "none")) }
+tt_tensor *tt_gelu_tanh(tt_tensor *a) { TT_TENSOR_FN(at::gelu(T(a), "tanh")) }
+tt_tensor *tt_clamp(tt_tensor *a, double lo, double hi) { TT_TENSOR_FN(at::clamp(T(a), lo, hi)) }
+tt_tensor *tt_maximum(tt_tensor *a, tt_tensor *b) { TT_TENSOR_FN(at::maximum(T(a), T(b))) }
+tt_tensor *tt_minimum(tt_tensor *a, tt_tensor *b) { TT_TENSOR_FN(at::minimum(T(a), T(b))) }
+tt_tensor *tt_eq(tt_tensor *a, tt_tensor *b) { TT_TENSOR_FN(at::eq(T(a), T(b))) }
+tt_tensor *tt_eq_scalar(tt_tensor *a, double s) { TT_TENSOR_FN(at::eq(T(a), s)) }
+tt_tensor *tt_ne_scalar(tt_tensor *a, double s) { TT_TENSOR_FN(at::ne(T(a), s)) }
+tt_tensor *tt_lt_scalar(tt_tensor *a, double s) { TT_TENSOR_FN(at::lt(T(a), s)) }
+tt_tensor *tt_gt_scalar(tt_tensor *a, double s) { TT_TENSOR_FN(at::gt(T(a), s)) }
+tt_tensor *tt_logical_not(tt_tensor *a) { TT_TENSOR_FN(at::logical_not(T(a))) }
+tt_tensor *tt_masked_fill(tt_tensor *a, tt_tensor *mask, double value) { TT_TENSOR_FN(T(a).masked_fill(T(mask), value)) }
+
+int tt_masked_fill_(tt_tensor *a, tt_tensor *mask, double value) {
+    TT_TRY at::Tensor x = T(a);
+    x.masked_fill_(T(mask), value);
+    return 0;
+    TT_CATCH(-1)
+}
+
+tt_tensor *tt_where(tt_tensor *cond, tt_tensor *a, tt_tensor *b) { TT_TENSOR_FN(at::where(T(cond), T(a), T(b))) }
+tt_tensor *tt_dropout(tt_tensor *a, double p, int train) { TT_TENSOR_FN(at::dropout(T(a), p, train != 0)) }
+
+// ---- linear algebra and nn ---------------------------------------------------------------
+tt_tensor *tt_matmul(tt_tensor *a, tt_tensor *b) { TT_TENSOR_FN(at::matmul(T(a), T(b))) }
+tt_tensor *tt_bmm(tt_tensor *a, tt_tensor *b) { TT_TENSOR_FN(at::bmm(T(a), T(b))) }
+tt_tensor *tt_linear(tt_tensor *x, tt_tensor *w, tt_tensor *b) { TT_TENSOR_FN(at::linear(T(x), T(w), opt(b))) }
+
+tt_tensor *tt_layer_norm(tt_tensor *x, int ndim_norm, tt_tensor *weight, tt_tensor *bias, double eps) {
+    TT_TRY const at::Tensor &xx = T(x);
+    if (ndim_norm < 1 || ndim_norm > xx.dim())
+        throw std::invalid_argument("layer_norm: cannot normalise over " + std::to_string(ndim_norm) +
+                                    " trailing dims of a " + std::to_string(xx.dim()) + "-d tensor");
+    auto shape = xx.sizes().slice((size_t)(xx.dim() - ndim_norm));
+    return wrap(at::layer_norm(xx, shape, opt(weight), opt(bias), eps));
+    TT_CATCH(nullptr)
+}
+
+tt_tensor *tt_softmax(tt_tensor *x, int dim) { TT_TENSOR_FN(at::softmax(T(x), dim)) }
+tt_tensor *tt_log_softmax(tt_tensor *x, int dim) { TT_TENSOR_FN(at::log_softmax(T(x), dim)) }
+
+tt_tensor *tt_conv2d(tt_tensor *x, tt_tensor *w, tt_tensor *b, int sh, int sw, int ph, int pw) {
+    TT_TENSOR_FN(at::conv2d(T(x), T(w), opt(b), {sh, sw}, {ph, pw}))
+}
+
+tt_tensor *tt_embedding(tt_tensor *weight, tt_tensor *ids) { TT_TENSOR_FN(at::embedding(T(weight), T(ids))) }
+
+tt_tensor *tt_cross_entropy(tt_tensor *logits, tt_tensor *targets, tt_reduction reduction, int64_t ignore_index,
+                            double label_smoothing) {
+    TT_TRY if ((int)reduction < 0 || (int)reduction > 2) throw std::invalid_argument("cross_entropy: bad reduction");
+    return wrap(at::cross_entropy_loss(T(logits), T(targets), c10::nullopt, (int64_t)reduction, ignore_index,
+                                       label_smoothing));
+    TT_CATCH(nullptr)
+}
+
+// ---- reductions and selection ------------------------------------------------------------
+tt_tensor *tt_sum(tt_tensor *a) { TT_TENSOR_FN(at::sum(T(a))) }
+tt_tensor *tt_sum_dim(tt_tensor *a, int dim, int keepdim) { TT_TENSOR_FN(at::sum(T(a), {(int64_t)dim}, keepdim != 0)) }
+tt_tensor *tt_mean(tt_tensor *a) { TT_TENSOR_FN(at::mean(T(a))) }
+tt_tensor *tt_mean_dim(tt_tensor *a, int dim, int keepdim) { TT_TENSOR_FN(at::mean(T(a), {(int64_t)dim}, keepdim != 0)) }
+
+tt_tensor *tt_max_dim(tt_tensor *a, int dim, int keepdim, tt_tensor **indices) {
+    TT_TRY auto r = at::max(T(a), dim, keepdim != 0);
+    tt_tensor *v = wrap(std::get<0>(r));
+    if (indices) *indices = wrap(std::get<1>(r));
+    return v;
+    TT_CATCH(nullptr)
+}
+
+tt_tensor *tt_norm(tt_tensor *a, double p) { TT_TENSOR_FN(at::norm(T(a), p)) }
+tt_tensor *tt_norm_dim(tt_tensor *a, double p, int dim, int keepdim) {
+    TT_TENSOR_FN(at::norm(T(a), p, {(int64_t)dim}, keepdim != 0))
+}
+tt_tensor *tt_argmax(tt_tensor *a, int dim, int keepdim) { TT_TENSOR_FN(at::argmax(T(a), dim, keepdim != 0)) }
+
+tt_tensor *tt_topk(tt_tensor *a, int64_t k, int dim, int largest, tt_tensor **indices) {
+    TT_TRY if (!indices) throw std::invalid_argument("tt_topk: indices output is required");
+    auto r = at::topk(T(a), k, dim, largest != 0, true);
+    tt_tensor *v = wrap(std::get<0>(r));
+    *indices = wrap(std::get<1>(r));
+    return v;
+    TT_CATCH(nullptr)
+}
+
+tt_tensor *tt_sort(tt_tensor *a, int dim, int descending, tt_tensor **indices) {
+    TT_TRY if (!indices) throw std::invalid_argument("tt_sort: indices output is required");
+    // stable, so equal values keep their order (beam search ties resolve like torch.topk's sorted output)
+    auto r = at::sort(T(a), true, dim, descending != 0);
+    tt_tensor *v = wrap(std::get<0>(r));
+    *indices = wrap(std::get<1>(r));
+    return v;
+    TT_CATCH(nullptr)
+}
+
+tt_tensor *tt_index_select(tt_tensor *a, int dim, tt_tensor *index) { TT_TENSOR_FN(at::index_select(T(a), dim, T(index))) }
+tt_tensor *tt_gather(tt_tensor *a, int dim, tt_tensor *index) { TT_TENSOR_FN(at::gather(T(a), dim, T(index))) }
+
+// ---- shape -------------------------------------------------------------------------------
+tt_tensor *tt_view(tt_tensor *a, const int64_t *dims, int ndim) { TT_TENSOR_FN(T(a).view(dims_ref(dims, ndim))) }
+tt_tensor *tt_reshape(tt_tensor *a, const int64_t *dims, int ndim) { TT_TENSOR_FN(T(a).reshape(dims_ref(dims, ndim))) }
+tt_tensor *tt_permute(tt_tensor *a, const int64_t *order, int ndim) { TT_TENSOR_FN(T(a).permute(dims_ref(order, ndim))) }
+tt_tensor *tt_transpose(tt_tensor *a, int d0, int d1) { TT_TENSOR_FN(T(a).transpose(d0, d1)) }
+tt_tensor *tt_contiguous(tt_tensor *a) { TT_TENSOR_FN(T(a).contiguous()) }
+tt_tensor *tt_narrow(tt_tensor *a, int dim, int64_t start, int64_t length) { TT_TENSOR_FN(T(a).narrow(dim, start, length)) }
+tt_tensor *tt_select(tt_tensor *a, int dim, int64_t index) { TT_TENSOR_FN(T(a).select(dim, index)) }
+tt_tensor *tt_unsqueeze(tt_tensor *a, int dim) { TT_TENSOR_FN(T(a).unsqueeze(dim)) }
+tt_tensor *tt_squeeze_dim(tt_tensor *a, int dim) { TT_TENSOR_FN(T(a).squeeze(dim)) }
+tt_tensor *tt_expand(tt_tensor *a, const int64_t *dims, int ndim) { TT_TENSOR_FN(T(a).expand(dims_ref(dims, ndim))) }
+tt_tensor *tt_repeat_interleave(tt_tensor *a, int64_t repeats, int dim) {
+    TT_TENSOR_FN(at::repeat_interleave(T(a), repeats, (int64_t)dim))
+}
+tt_tensor *tt_flatten(tt_tensor *a, int s, int e) { TT_TENSOR_FN(T(a).flatten(s, e)) }
+tt_tensor *tt_cat(tt_tensor *const *ts, int n, int dim) { TT_TENSOR_FN(at::cat(tensor_list(ts, n), dim)) }
+tt_tensor *tt_stack(tt_tensor *const *ts, int n, int dim) { TT_TENSOR_FN(at::stack(tensor_list(ts, n), dim)) }
+tt_tensor *tt_clone(tt_tensor *a) { TT_TENSOR_FN(T(a).clone()) }
+tt_tensor *tt_detach(tt_tensor *a) { TT_TENSOR_FN(T(a).detach()) }
+
+// ---- autograd ----------------------------------------------------------------------------
+int tt_requires_grad(tt_tensor *t, int on) {
+    TT_TRY at::Tensor x = T(t);
+    x.requires_grad_(on != 0);
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_backward(tt_tensor *loss) {
+    TT_TRY const at::Tensor &l = T(loss);
+    if (l.numel() != 1) throw std::invalid_argument("backward: loss must have one element, it has " + std::to_string(l.numel()));
+    l.backward();
+    return 0;
+    TT_CATCH(-1)
+}
+
+tt_tensor *tt_grad(tt_tensor *t) {
+    TT_TRY const at::Tensor &g = T(t).grad();
+    if (!g.defined()) throw std::runtime_error("tensor has no gradient (not a leaf that requires grad, or no backward yet)");
+    return wrap(g);
+    TT_CATCH(nullptr)
+}
+
+int tt_has_grad(tt_tensor *t) {
+    TT_TRY return T(t).grad().defined() ? 1 : 0;
+    TT_CATCH(-1)
+}
+
+int tt_zero_grad(tt_tensor *t) {
+    TT_TRY at::Tensor x = T(t);
+    x.mutable_grad().reset();
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_set_grad_enabled(int on) {
+    bool prev = at::GradMode::is_enabled();
+    at::GradMode::set_enabled(on != 0);
+    return prev ? 1 : 0;
+}
+
+int tt_is_grad_enabled(void) { return at::GradMode::is_enabled() ? 1 : 0; }
+
+double tt_clip_grad_norm(tt_tensor *const *params, int n, double max_norm) {
+    TT_TRY std::vector<at::Tensor> ps = tensor_list(params, n);
+    return torch::nn::utils::clip_grad_norm_(ps, max_norm, 2.0);
+    TT_CATCH(NAN)
+}
+
+// ---- optimizer ---------------------------------------------------------------------------
+tt_optim *tt_adamw_new(double lr, double beta1, double beta2, double eps, double weight_decay) {
+    TT_TRY auto o = torch::optim::AdamWOptions(lr).betas({beta1, beta2}).eps(eps).weight_decay(weight_decay);
+    auto *opt = new tt_optim;
+    opt->adamw = std::make_unique<torch::optim::AdamW>(std::vector<torch::optim::OptimizerParamGroup>{}, o);
+    return opt;
+    TT_CATCH(nullptr)
+}
+
+int tt_optim_add_group(tt_optim *opt, tt_tensor *const *params, int n, double lr, double weight_decay) {
+    TT_TRY if (!opt) throw std::invalid_argument("null optimizer");
+    auto o = std::make_unique<torch::optim::AdamWOptions>(
+        static_cast<const torch::optim::AdamWOptions &>(opt->adamw->defaults()));
+    o->lr(lr).weight_decay(weight_decay);
+    opt->adamw->add_param_group(torch::optim::OptimizerParamGroup(tensor_list(params, n), std::move(o)));
+    return (int)opt->adamw->param_groups().size() - 1;
+    TT_CATCH(-1)
+}
+
+int tt_optim_set_lr(tt_optim *opt, int group, double lr) {
+    TT_TRY if (!opt) throw std::invalid_argument("null optimizer");
+    if (group < 0) {
+        for (size_t g = 0; g < opt->adamw->param_groups().size(); g++) group_options(opt, (int)g).lr(lr);
+    } else {
+        group_options(opt, group).lr(lr);
+    }
+    return 0;
+    TT_CATCH(-1)
+}
+
+double tt_optim_get_lr(tt_optim *opt, int group) {
+    TT_TRY return group_options(opt, group).lr();
+    TT_CATCH(NAN)
+}
+
+int tt_optim_num_groups(tt_optim *opt) {
+    TT_TRY if (!opt) throw std::invalid_argument("null optimizer");
+    return (int)opt->adamw->param_groups().size();
+    TT_CATCH(-1)
+}
+
+int tt_optim_step(tt_optim *opt) {
+    TT_TRY if (!opt) throw std::invalid_argument("null optimizer");
+    opt->adamw->step();
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_optim_zero_grad(tt_optim *opt) {
+    TT_TRY if (!opt) throw std::invalid_argument("null optimizer");
+    for (auto &g : opt->adamw->param_groups())
+        for (auto &p : g.params()) p.mutable_grad().reset();
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_optim_get_state(tt_optim *opt, int group, int index, int64_t *step, tt_tensor **exp_avg,
+                       tt_tensor **exp_avg_sq) {
+    TT_TRY const at::Tensor &p = group_param(opt, group, index);
+    auto &state = opt->adamw->state();
+    auto it = state.find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+    if (it == state.end()) {
+        if (step) *step = 0;
+        if (exp_avg) *exp_avg = nullptr;
+        if (exp_avg_sq) *exp_avg_sq = nullptr;
+        return 0;
+    }
+    auto &s = static_cast<torch::optim::AdamWParamState &>(*it->second);
+    if (step) *step = s.step();
+    if (exp_avg) *exp_avg = wrap(s.exp_avg());
+    if (exp_avg_sq) *exp_avg_sq = wrap(s.exp_avg_sq());
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_optim_set_state(tt_optim *opt, int group, int index, int64_t step, tt_tensor *exp_avg, tt_tensor *exp_avg_sq) {
+    TT_TRY const at::Tensor &p = group_param(opt, group, index);
+    const at::Tensor &m = T(exp_avg), &v = T(exp_avg_sq);
+    if (!m.sizes().equals(p.sizes()) || !v.sizes().equals(p.sizes()))
+        throw std::invalid_argument("optimizer state shape does not match parameter " + std::to_string(index) +
+                                    " of group " + std::to_string(group));
+    auto s = std::make_unique<torch::optim::AdamWParamState>();
+    s->step(step);
+    s->exp_avg(m.detach().to(p.options()).clone());
+    s->exp_avg_sq(v.detach().to(p.options()).clone());
+    opt->adamw->state()[c10::guts::to_string(p.unsafeGetTensorImpl())] = std::move(s);
+    return 0;
+    TT_CATCH(-1)
+}
+
+void tt_optim_free(tt_optim *opt) { delete opt; }
+
+} // extern "C"
