@@ -26,8 +26,16 @@ int vk_err_prefix(const char *fmt, ...) {
     va_start(ap, fmt);
     int n = vsnprintf(err_buf, sizeof err_buf, fmt, ap);
     va_end(ap);
-    if (n >= 0 && (size_t)n < sizeof err_buf)
-        snprintf(err_buf + n, sizeof err_buf - (size_t)n, ": %s", old);
+    /* append ": <old>", truncating to the buffer (memcpy, not snprintf: no truncation warning) */
+    size_t len = n < 0 ? 0 : (size_t)n < sizeof err_buf ? (size_t)n : sizeof err_buf - 1;
+    const char *parts[2] = {": ", old};
+    for (int i = 0; i < 2; i++) {
+        size_t k = strlen(parts[i]), room = sizeof err_buf - 1 - len;
+        if (k > room) k = room;
+        memcpy(err_buf + len, parts[i], k);
+        len += k;
+    }
+    err_buf[len] = 0;
     return -1;
 }
 
