@@ -11,6 +11,8 @@
 #include "util/fileio.h"
 
 #include <criterion/criterion.h>
+#include <ftw.h>
+#include <sys/stat.h>
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,12 +21,28 @@
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 
-static char *tmp_file(const char *name) {
-    char *dir = test_tmpdir();
-    char *p = vk_path_join(dir, name);
-    free(dir);
-    return p;
+/* Each test (its own process under Criterion) writes into one fresh folder, removed afterwards. */
+static char *test_dir;
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
 }
+
+static void dir_setup(void) { test_dir = test_tmpdir(); }
+static void dir_teardown(void) {
+    if (test_dir) nftw(test_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+    free(test_dir);
+    test_dir = NULL;
+}
+
+static char *tmp_file(const char *name) { return vk_path_join(test_dir, name); }
+
+TestSuite(safetensors_fixtures, .init = dir_setup, .fini = dir_teardown);
+TestSuite(safetensors_malformed, .init = dir_setup, .fini = dir_teardown);
+TestSuite(safetensors_read, .init = dir_setup, .fini = dir_teardown);
+TestSuite(safetensors_write, .init = dir_setup, .fini = dir_teardown);
+
 
 static void write_raw(const char *path, const void *data, size_t len) {
     FILE *fp = fopen(path, "wb");
@@ -200,7 +218,8 @@ Test(safetensors_write, user_metadata_and_escaping) {
 
 Test(safetensors_write, refuses_bad_input_and_leaves_nothing) {
     float v[2] = {1, 2};
-    char *dir = test_tmpdir();
+    char *dir = tmp_file("out");
+    cr_assert_eq(mkdir(dir, 0700), 0);
     char *path = vk_path_join(dir, "bad.safetensors");
     vk_tensor_view dup[] = {
         {.name = "x", .dtype = VK_DTYPE_F32, .ndim = 1, .shape = {1}, .data = v, .nbytes = 4},
@@ -226,7 +245,8 @@ Test(safetensors_write, refuses_bad_input_and_leaves_nothing) {
 }
 
 Test(safetensors_write, replaces_atomically) {
-    char *dir = test_tmpdir();
+    char *dir = tmp_file("out");
+    cr_assert_eq(mkdir(dir, 0700), 0);
     char *path = vk_path_join(dir, "m.safetensors");
     write_raw(path, "old", 3);
     int64_t v = 42;
