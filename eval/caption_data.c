@@ -1,0 +1,343 @@
+/* caption_data.c — read caption references and results into the evaluated set, in the order and
+ * with the checks of COCOEvalCap (coco.loadRes + evaluate with params['image_id'] =
+ * cocoRes.getImgIds()): evaluated images = annotated images that have a result, in annotation
+ * order; a result for an unknown image is an error (loadRes asserts); two results for one image
+ * are an error (the BLEU scorer asserts one hypothesis per image). */
+#include "eval/eval.h"
+#include "eval/json_input.h"
+#include "util/error.h"
+
+#include "eval/ds.h"
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    long long id;
+    char **refs; /* stb_ds array of strdup'd captions */
+    const char *cand;
+    size_t res_rec; /* record index of the result, for duplicate messages */
+    int has_res;
+} image_rec;
+
+typedef struct {
+    long long key;
+    size_t value; /* index into images */
+} id_entry;
+
+typedef struct {
+    const char *path;
+    image_rec *images; /* stb_ds array, annotation order */
+    id_entry *index;   /* id -> images index */
+} ann_table;
+
+static void ann_table_free(ann_table *t) {
+    for (size_t i = 0; i < arrlenu(t->images); i++) {
+        for (size_t k = 0; k < arrlenu(t->images[i].refs); k++) free(t->images[i].refs[k]);
+        arrfree(t->images[i].refs);
+    }
+    arrfree(t->images);
+    hmfree(t->index);
+}
+
+static size_t image_slot(ann_table *t, long long id) {
+    ptrdiff_t at = hmgeti(t->index, id);
+    if (at >= 0) return t->index[at].value;
+    image_rec r = {id, NULL, NULL, 0, 0};
+    arrput(t->images, r);
+    size_t slot = arrlenu(t->images) - 1;
+    hmput(t->index, id, slot);
+    return slot;
+}
+
+static int add_ref(ann_table *t, long long id, const char *caption) {
+    char *c = strdup(caption);
+    if (!c) return vk_err_set("%s: out of memory", t->path);
+    arrput(t->images[image_slot(t, id)].refs, c);
+    return 0;
+}
+
+/* BLIP / Karpathy-style "image" paths: the id is the number after the last '_' of the file
+ * name without its extension (".../COCO_val2014_000000391895.jpg" -> 391895), or the whole
+ * name when it is a number. */
+static int id_from_image_path(const char *path, const char *img, size_t rec, long long *out) {
+    const char *base = strrchr(img, '/');
+    base = base ? base + 1 : img;
+    const char *dot = strrchr(base, '.');
+    const char *end = dot ? dot : base + strlen(base);
+    const char *us = NULL;
+    for (const char *p = base; p < end; p++)
+        if (*p == '_') us = p;
+    const char *num = us ? us + 1 : base;
+    if (num == end || end - num > 18)
+        return vk_err_set("%s: record %zu: cannot take an integer image id from \"image\": \"%.80s\" (give \"image_id\")",
+                          path, rec, img);
+    long long v = 0;
+    for (const char *p = num; p < end; p++) {
+        if (*p < '0' || *p > '9')
+            return vk_err_set("%s: record %zu: cannot take an integer image id from \"image\": \"%.80s\" (give \"image_id\")",
+                              path, rec, img);
+        v = v * 10 + (*p - '0');
+    }
+    *out = v;
+    return 0;
+}
+
+/* COCO captions file: {"images": [{"id"}], "annotations": [{"image_id", "caption"}]}. */
+static int load_coco(ann_table *t, const cJSON *root) {
+    const cJSON *imgs = cJSON_GetObjectItemCaseSensitive(root, "images");
+    const cJSON *anns = cJSON_GetObjectItemCaseSensitive(root, "annotations");
+    if (!cJSON_IsArray(anns)) return vk_err_set("%s: \"annotations\" is not an array", t->path);
+    if (imgs && !cJSON_IsArray(imgs)) return vk_err_set("%s: \"images\" is not an array", t->path);
+    size_t rec = 0;
+    for (const cJSON *im = imgs ? imgs->child : NULL; im; im = im->next, rec++) {
+        long long id;
+        if (!cJSON_IsObject(im)) return vk_err_set("%s: images[%zu] is not an object", t->path, rec);
+        if (json_input_id(t->path, im, "id", rec, &id) != 0) return vk_err_prefix("images");
+        image_slot(t, id);
+    }
+    /* With an "images" list, it alone defines the known images (as COCO.getImgIds does). */
+    size_t n_known = arrlenu(t->images);
+    rec = 0;
+    for (const cJSON *a = anns->child; a; a = a->next, rec++) {
+        long long id;
+        const char *cap;
+        if (!cJSON_IsObject(a)) return vk_err_set("%s: annotations[%zu] is not an object", t->path, rec);
+        if (json_input_id(t->path, a, "image_id", rec, &id) != 0 ||
+            json_input_text(t->path, cJSON_GetObjectItemCaseSensitive(a, "caption"), "caption", rec, &cap) != 0)
+            return vk_err_prefix("annotations");
+        if (imgs && hmgeti(t->index, id) < 0) {
+            /* annotation of an image missing from "images": COCO keeps it out of getImgIds() */
+            continue;
+        }
+        if (add_ref(t, id, cap) != 0) return -1;
+    }
+    (void)n_known;
+    return 0;
+}
+
+/* Karpathy dataset_coco.json: {"images": [{"cocoid"|"id"|"imgid", "sentences": [{"raw"}]}]}. */
+static int load_karpathy(ann_table *t, const cJSON *root) {
+    const cJSON *imgs = cJSON_GetObjectItemCaseSensitive(root, "images");
+    size_t rec = 0;
+    for (const cJSON *im = imgs->child; im; im = im->next, rec++) {
+        if (!cJSON_IsObject(im)) return vk_err_set("%s: images[%zu] is not an object", t->path, rec);
+        const char *key = cJSON_GetObjectItemCaseSensitive(im, "cocoid") ? "cocoid"
+                          : cJSON_GetObjectItemCaseSensitive(im, "id") ? "id"
+                                                                        : "imgid";
+        long long id;
+        if (json_input_id(t->path, im, key, rec, &id) != 0) return vk_err_prefix("images");
+        image_slot(t, id);
+        const cJSON *sents = cJSON_GetObjectItemCaseSensitive(im, "sentences");
+        if (!cJSON_IsArray(sents)) return vk_err_set("%s: images[%zu]: \"sentences\" is not an array", t->path, rec);
+        for (const cJSON *s = sents->child; s; s = s->next) {
+            const char *raw;
+            if (!cJSON_IsObject(s) ||
+                json_input_text(t->path, cJSON_GetObjectItemCaseSensitive(s, "raw"), "raw", rec, &raw) != 0)
+                return vk_err_set("%s: images[%zu]: every sentence needs a \"raw\" string", t->path, rec);
+            if (add_ref(t, id, raw) != 0) return -1;
+        }
+    }
+    return 0;
+}
+
+/* Array / JSON lines of {"image_id"|"image", "caption": str | [str], "captions": [str]}. */
+static int load_records(ann_table *t, const cJSON *arr) {
+    size_t rec = 0;
+    for (const cJSON *r = arr->child; r; r = r->next, rec++) {
+        if (!cJSON_IsObject(r)) return vk_err_set("%s: record %zu is not an object", t->path, rec);
+        long long id;
+        const cJSON *img = cJSON_GetObjectItemCaseSensitive(r, "image");
+        if (cJSON_GetObjectItemCaseSensitive(r, "image_id") || !cJSON_IsString(img)) {
+            if (json_input_id(t->path, r, "image_id", rec, &id) != 0) return -1;
+        } else if (id_from_image_path(t->path, img->valuestring, rec, &id) != 0) {
+            return -1;
+        }
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "caption");
+        if (!c) c = cJSON_GetObjectItemCaseSensitive(r, "captions");
+        if (!c) return vk_err_set("%s: record %zu has no \"caption\" or \"captions\"", t->path, rec);
+        image_slot(t, id);
+        if (cJSON_IsArray(c)) {
+            for (const cJSON *s = c->child; s; s = s->next) {
+                const char *cap;
+                if (json_input_text(t->path, s, "caption", rec, &cap) != 0 || add_ref(t, id, cap) != 0) return -1;
+            }
+        } else {
+            const char *cap;
+            if (json_input_text(t->path, c, "caption", rec, &cap) != 0 || add_ref(t, id, cap) != 0) return -1;
+        }
+    }
+    return 0;
+}
+
+static int load_annotations(ann_table *t, const char *path, cJSON **keep) {
+    memset(t, 0, sizeof *t);
+    t->path = path;
+    cJSON *root = json_input_read(path);
+    if (!root) return -1;
+    *keep = root;
+    if (cJSON_IsObject(root)) {
+        const cJSON *imgs = cJSON_GetObjectItemCaseSensitive(root, "images");
+        if (cJSON_GetObjectItemCaseSensitive(root, "annotations")) return load_coco(t, root);
+        if (cJSON_IsArray(imgs) && imgs->child && cJSON_GetObjectItemCaseSensitive(imgs->child, "sentences"))
+            return load_karpathy(t, root);
+        return vk_err_set("%s: not a captions file: expected COCO {\"annotations\": [...]}, Karpathy {\"images\": "
+                          "[{\"sentences\": ...}]}, or a list of {\"image_id\", \"caption\"} records",
+                          path);
+    }
+    if (cJSON_IsArray(root)) return load_records(t, root);
+    return vk_err_set("%s: not a captions file: the top level is neither an object nor an array", path);
+}
+
+void caption_set_free(caption_set *set) {
+    for (size_t i = 0; i < set->n; i++) {
+        free(set->items[i].cand);
+        for (int k = 0; k < set->items[i].n_refs; k++) free(set->items[i].refs[k]);
+        free(set->items[i].refs);
+    }
+    free(set->items);
+    free(set->ann_path);
+    free(set->res_path);
+    memset(set, 0, sizeof *set);
+}
+
+/* Move the references of t (and the candidates, when cand is set) into set. */
+static int build_items(caption_set *set, ann_table *t, int with_results) {
+    size_t n = 0;
+    for (size_t i = 0; i < arrlenu(t->images); i++)
+        if (!with_results || t->images[i].has_res) n++;
+    set->items = calloc(n ? n : 1, sizeof *set->items);
+    if (!set->items) return vk_err_set("%s: out of memory", t->path);
+    for (size_t i = 0; i < arrlenu(t->images); i++) {
+        image_rec *im = &t->images[i];
+        if (with_results && !im->has_res) {
+            if (set->n_unscored++ == 0) set->first_unscored = im->id;
+            continue;
+        }
+        caption_item *it = &set->items[set->n++];
+        it->image_id = im->id;
+        it->n_refs = (int)arrlen(im->refs);
+        it->refs = malloc((it->n_refs ? (size_t)it->n_refs : 1) * sizeof *it->refs);
+        it->cand = with_results ? strdup(im->cand) : NULL;
+        if (!it->refs || (with_results && !it->cand)) return vk_err_set("%s: out of memory", t->path);
+        for (int k = 0; k < it->n_refs; k++) {
+            it->refs[k] = im->refs[k];
+            im->refs[k] = NULL;
+        }
+    }
+    return 0;
+}
+
+int caption_refs_load(caption_set *set, const char *ann_path) {
+    memset(set, 0, sizeof *set);
+    ann_table t;
+    cJSON *root = NULL;
+    int rc = load_annotations(&t, ann_path, &root);
+    if (rc == 0) rc = build_items(set, &t, 0);
+    if (rc == 0 && !(set->ann_path = strdup(ann_path))) rc = vk_err_set("%s: out of memory", ann_path);
+    cJSON_Delete(root);
+    ann_table_free(&t);
+    if (rc != 0) caption_set_free(set);
+    return rc;
+}
+
+int caption_set_load(caption_set *set, const char *ann_path, const char *res_path) {
+    memset(set, 0, sizeof *set);
+    ann_table t;
+    cJSON *root = NULL, *res = NULL;
+    int rc = load_annotations(&t, ann_path, &root);
+    if (rc == 0 && arrlenu(t.images) == 0) rc = vk_err_set("%s: no images with captions", ann_path);
+    if (rc == 0 && !(res = json_input_read(res_path))) rc = -1;
+    if (rc == 0 && !cJSON_IsArray(res))
+        rc = vk_err_set("%s: results must be a JSON array of {\"image_id\": int, \"caption\": str}", res_path);
+    size_t rec = 0;
+    for (const cJSON *r = rc == 0 ? res->child : NULL; r; r = r->next, rec++) {
+        long long id;
+        const char *cap;
+        if (!cJSON_IsObject(r)) {
+            rc = vk_err_set("%s: record %zu is not an object", res_path, rec);
+            break;
+        }
+        if (json_input_id(res_path, r, "image_id", rec, &id) != 0 ||
+            json_input_text(res_path, cJSON_GetObjectItemCaseSensitive(r, "caption"), "caption", rec, &cap) != 0) {
+            rc = -1;
+            break;
+        }
+        ptrdiff_t at = hmgeti(t.index, id);
+        if (at < 0) {
+            rc = vk_err_set("%s: record %zu: image_id %lld is not in the annotations %s (the official loadRes "
+                            "rejects such results)",
+                            res_path, rec, id, ann_path);
+            break;
+        }
+        image_rec *im = &t.images[t.index[at].value];
+        if (im->has_res) {
+            rc = vk_err_set("%s: record %zu: a second result for image_id %lld (first in record %zu); one caption per "
+                            "image is scored",
+                            res_path, rec, id, im->res_rec);
+            break;
+        }
+        if (arrlen(im->refs) == 0) {
+            rc = vk_err_set("%s: image_id %lld has a result but no reference captions in %s", res_path, id, ann_path);
+            break;
+        }
+        im->has_res = 1;
+        im->res_rec = rec;
+        im->cand = cap;
+    }
+    if (rc == 0 && rec == 0) rc = vk_err_set("%s: no results", res_path);
+    if (rc == 0) rc = build_items(set, &t, 1);
+    if (rc == 0 && (!(set->ann_path = strdup(ann_path)) || !(set->res_path = strdup(res_path))))
+        rc = vk_err_set("out of memory");
+    cJSON_Delete(root);
+    cJSON_Delete(res);
+    ann_table_free(&t);
+    if (rc != 0) caption_set_free(set);
+    return rc;
+}
+
+int caption_set_tokenize(caption_set *set) {
+    size_t n_refs = 0;
+    for (size_t i = 0; i < set->n; i++) n_refs += (size_t)set->items[i].n_refs;
+    const char **refs = malloc((n_refs ? n_refs : 1) * sizeof *refs);
+    const char **cands = malloc((set->n ? set->n : 1) * sizeof *cands);
+    char **ref_out = malloc((n_refs ? n_refs : 1) * sizeof *ref_out);
+    char **cand_out = malloc((set->n ? set->n : 1) * sizeof *cand_out);
+    int rc = 0;
+    if (!refs || !cands || !ref_out || !cand_out) {
+        rc = vk_err_set("tokenizer: out of memory");
+        goto done;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        for (int r = 0; r < set->items[i].n_refs; r++) refs[k++] = set->items[i].refs[r];
+        cands[i] = set->items[i].cand ? set->items[i].cand : "";
+    }
+    /* Two runs, like COCOEvalCap.evaluate(): all references, then all candidates. */
+    if (ptb_tokenize_lines(refs, n_refs, ref_out) != 0) {
+        rc = vk_err_prefix("%s", set->ann_path ? set->ann_path : "references");
+        goto done;
+    }
+    int have_cands = set->n > 0 && set->items[0].cand != NULL;
+    if (have_cands && ptb_tokenize_lines(cands, set->n, cand_out) != 0) {
+        for (size_t j = 0; j < n_refs; j++) free(ref_out[j]);
+        rc = vk_err_prefix("%s", set->res_path ? set->res_path : "results");
+        goto done;
+    }
+    k = 0;
+    for (size_t i = 0; i < set->n; i++) {
+        for (int r = 0; r < set->items[i].n_refs; r++) {
+            free(set->items[i].refs[r]);
+            set->items[i].refs[r] = ref_out[k++];
+        }
+        if (have_cands) {
+            free(set->items[i].cand);
+            set->items[i].cand = cand_out[i];
+        }
+    }
+done:
+    free(refs);
+    free(cands);
+    free(ref_out);
+    free(cand_out);
+    return rc;
+}

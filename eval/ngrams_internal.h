@@ -1,0 +1,43 @@
+/* ngrams_internal.h — the layout of caption_ngrams, shared by caption_ngrams.c, bleu.c, cider.c.
+ *
+ * Every caption ("sentence") is split into words with str.split() semantics; words are interned
+ * (ids from 1), and each distinct 1..4-gram of the corpus gets an id. A sentence is then the list
+ * of its distinct n-grams with their counts, sorted by n-gram id, so that comparing two sentences
+ * is a merge of two sorted lists instead of hash lookups. */
+#ifndef VLKIT_EVAL_NGRAMS_INTERNAL_H
+#define VLKIT_EVAL_NGRAMS_INTERNAL_H
+
+#include "eval/eval.h"
+
+#include <stdint.h>
+
+typedef struct {
+    uint32_t id;    /* n-gram id */
+    uint32_t count; /* term frequency in the sentence */
+} ngram_count;
+
+typedef struct {
+    uint32_t w[4]; /* word ids, 0 = unused (so the key also encodes the length) */
+} ngram_key;
+
+struct caption_ngrams {
+    size_t n_items;
+    size_t *first_sent;   /* n_items + 1: sentences of item i are first_sent[i] (candidate) .. first_sent[i+1]-1 */
+    size_t n_sent;
+    size_t *ent_off;      /* n_sent + 1 offsets into ents */
+    ngram_count *ents;
+    uint32_t *n_words;    /* words per sentence */
+    size_t n_ngrams;
+    ngram_key *keys;      /* per n-gram id */
+    uint8_t *order;       /* per n-gram id: n (1..4) */
+    char **vocab;         /* word id -> word (vocab[0] unused) */
+    size_t n_vocab;
+};
+
+/* Sentence s of item i: s = 0 is the candidate, 1..m the references. */
+static inline size_t ngrams_sent(const caption_ngrams *g, size_t item, int s) { return g->first_sent[item] + (size_t)s; }
+static inline int ngrams_n_refs(const caption_ngrams *g, size_t item) {
+    return (int)(g->first_sent[item + 1] - g->first_sent[item]) - 1;
+}
+
+#endif

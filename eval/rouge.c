@@ -1,0 +1,119 @@
+/* rouge.c — ROUGE-L as pycocoevalcap's Rouge computes it: tokens are s.split(" ") (a single
+ * space, so "" is one empty token and an empty candidate against an empty reference has
+ * LCS 1), P and R are maximised separately over the references, beta = 1.2, and the corpus
+ * value is the mean over images. */
+#include "eval/eval.h"
+#include "util/error.h"
+
+#include "eval/ds.h"
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    char *key;
+    uint32_t value;
+} tok_entry;
+
+typedef struct {
+    tok_entry *map;   /* token -> id; keys live in the map's arena */
+    uint32_t *ids;    /* stb_ds scratch */
+} tok_interner;
+
+/* Token ids of s.split(" ") appended to *out (stb_ds array). Tokens may be empty. */
+static void split_space(tok_interner *ti, const char *s, uint32_t **out) {
+    const char *p = s;
+    for (;;) {
+        const char *q = strchr(p, ' ');
+        size_t len = q ? (size_t)(q - p) : strlen(p);
+        /* stb_ds string keys must be NUL-terminated: swap in a terminator temporarily is not
+         * possible on const text, so copy short tokens on the stack and long ones on the heap. */
+        char buf[128], *key = len < sizeof buf ? buf : malloc(len + 1);
+        uint32_t id = UINT32_MAX;
+        if (key) {
+            memcpy(key, p, len);
+            key[len] = 0;
+            ptrdiff_t at = shgeti(ti->map, key);
+            if (at >= 0) {
+                id = ti->map[at].value;
+            } else {
+                id = (uint32_t)shlenu(ti->map);
+                shput(ti->map, key, id);
+            }
+            if (key != buf) free(key);
+        }
+        arrput(*out, id);
+        if (!q) break;
+        p = q + 1;
+    }
+}
+
+/* Longest common subsequence length, O(|a| |b|) time, O(min) memory. */
+static size_t lcs(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, size_t **row, size_t *row_cap) {
+    if (na < nb) {
+        const uint32_t *t = a;
+        a = b;
+        b = t;
+        size_t tn = na;
+        na = nb;
+        nb = tn;
+    }
+    if (nb + 1 > *row_cap) {
+        size_t *r = realloc(*row, (nb + 1) * sizeof *r);
+        if (!r) return SIZE_MAX;
+        *row = r;
+        *row_cap = nb + 1;
+    }
+    size_t *L = *row;
+    memset(L, 0, (nb + 1) * sizeof *L);
+    for (size_t i = 1; i <= na; i++) {
+        size_t diag = 0; /* L[i-1][j-1] */
+        for (size_t j = 1; j <= nb; j++) {
+            size_t up = L[j];
+            if (a[i - 1] == b[j - 1])
+                L[j] = diag + 1;
+            else if (L[j - 1] > L[j])
+                L[j] = L[j - 1];
+            diag = up;
+        }
+    }
+    return L[nb];
+}
+
+int rouge_score(const caption_item *items, size_t n, double *corpus, double *per_image) {
+    const double beta = 1.2;
+    tok_interner ti = {NULL, NULL};
+    sh_new_arena(ti.map);
+    uint32_t *cand = NULL, *ref = NULL;
+    size_t *row = NULL, row_cap = 0;
+    double sum = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        arrsetlen(cand, 0);
+        split_space(&ti, items[i].cand ? items[i].cand : "", &cand);
+        double pmax = 0, rmax = 0;
+        for (int r = 0; r < items[i].n_refs; r++) {
+            arrsetlen(ref, 0);
+            split_space(&ti, items[i].refs[r], &ref);
+            size_t l = lcs(ref, (size_t)arrlen(ref), cand, (size_t)arrlen(cand), &row, &row_cap);
+            if (l == SIZE_MAX) {
+                rc = vk_err_set("ROUGE-L: out of memory");
+                goto done;
+            }
+            double p = (double)l / (double)arrlen(cand), rr = (double)l / (double)arrlen(ref);
+            if (p > pmax) pmax = p;
+            if (rr > rmax) rmax = rr;
+        }
+        double score = 0.0;
+        if (pmax != 0 && rmax != 0) score = ((1 + beta * beta) * pmax * rmax) / (rmax + beta * beta * pmax);
+        if (per_image) per_image[i] = score;
+        sum += score;
+    }
+    *corpus = n ? sum / (double)n : 0.0;
+done:
+    free(row);
+    arrfree(cand);
+    arrfree(ref);
+    shfree(ti.map);
+    return rc;
+}
