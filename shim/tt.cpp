@@ -299,6 +299,17 @@ tt_tensor *tt_keep(tt_tensor *t) {
     return t;
 }
 
+tt_tensor *tt_persist(tt_tensor *t) {
+    if (!t || !t->scope) return t;
+    if (t->scope <= scopes.size()) {
+        auto &s = scopes[t->scope - 1];
+        if (t->slot < s.size() && s[t->slot] == t) s[t->slot] = nullptr;
+    }
+    t->scope = 0;
+    t->slot = 0;
+    return t;
+}
+
 void tt_scope_end(void) {
     if (scopes.empty()) return;
     std::vector<tt_tensor *> s = std::move(scopes.back());
@@ -535,7 +546,9 @@ tt_tensor *tt_conv2d(tt_tensor *x, tt_tensor *w, tt_tensor *b, int sh, int sw, i
     TT_TENSOR_FN(at::conv2d(T(x), T(w), opt(b), {sh, sw}, {ph, pw}))
 }
 
-tt_tensor *tt_embedding(tt_tensor *weight, tt_tensor *ids) { TT_TENSOR_FN(at::embedding(T(weight), T(ids))) }
+tt_tensor *tt_embedding(tt_tensor *weight, tt_tensor *ids, int64_t padding_idx) {
+    TT_TENSOR_FN(at::embedding(T(weight), T(ids), padding_idx))
+}
 
 tt_tensor *tt_cross_entropy(tt_tensor *logits, tt_tensor *targets, tt_reduction reduction, int64_t ignore_index,
                             double label_smoothing) {

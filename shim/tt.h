@@ -76,6 +76,9 @@ int64_t tt_live_handles(void);              /* handles alive in this process (fo
 int tt_scope_begin(void);                   /* returns the new depth (1 = outermost) */
 tt_tensor *tt_keep(tt_tensor *t);           /* survive the current scope (NULL passes through) */
 void tt_scope_end(void);                    /* free handles made in this scope and not kept */
+/* Take t out of every scope: the caller frees it with tt_free (for state that outlives the
+ * scopes it was computed in: caches, parameters). NULL passes through. */
+tt_tensor *tt_persist(tt_tensor *t);
 tt_tensor *tt_shallow_clone(tt_tensor *t);  /* a second handle to the same tensor */
 
 /* ---- creation -------------------------------------------------------------------------- */
@@ -174,8 +177,9 @@ tt_tensor *tt_log_softmax(tt_tensor *x, int dim);
 /* NCHW input, OIHW weight, bias optional. */
 tt_tensor *tt_conv2d(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, int stride_h, int stride_w, int pad_h,
                      int pad_w);
-/* weight [V, D] indexed by ids (i64) of any shape. */
-tt_tensor *tt_embedding(tt_tensor *weight, tt_tensor *ids);
+/* weight [V, D] indexed by ids (i64) of any shape. Rows equal to padding_idx get no gradient
+ * (nn.Embedding(padding_idx=...)); -1: none. */
+tt_tensor *tt_embedding(tt_tensor *weight, tt_tensor *ids, int64_t padding_idx);
 /* logits [N, C] (or [N, C, d...]), targets i64 [N]; ignore_index entries contribute nothing. */
 tt_tensor *tt_cross_entropy(tt_tensor *logits, tt_tensor *targets, tt_reduction reduction, int64_t ignore_index,
                             double label_smoothing);

@@ -246,7 +246,7 @@ Test(shim_values, conv2d_and_embedding_match_loops) {
     fill_random(table, 12, 1);
     int64_t ids[5] = {3, 0, 3, 1, 2};
     double e[15];
-    copy_f64(tt_embedding(f64(table, (int64_t[]){4, 3}, 2), tt_from_data(ids, (int64_t[]){5}, 1, TT_I64)), e, 15);
+    copy_f64(tt_embedding(f64(table, (int64_t[]){4, 3}, 2), tt_from_data(ids, (int64_t[]){5}, 1, TT_I64), -1), e, 15);
     for (int i = 0; i < 5; i++)
         for (int d = 0; d < 3; d++) cr_assert_eq(e[i * 3 + d], table[ids[i] * 3 + d]);
     tt_scope_end();
@@ -495,7 +495,20 @@ Test(shim_grad, conv2d) {
 
 static tt_tensor *fn_embedding(tt_tensor **in, void *ctx) {
     static const int64_t ids[6] = {1, 3, 1, 0, 4, 1}; /* repeated ids: gradients accumulate */
-    return tt_embedding(in[0], tt_from_data(ids, (int64_t[]){2, 3}, 2, TT_I64));
+    return tt_embedding(in[0], tt_from_data(ids, (int64_t[]){2, 3}, 2, TT_I64), -1);
+}
+
+Test(shim_grad, embedding_padding_idx_gets_no_gradient) {
+    static const int64_t ids[4] = {0, 2, 0, 1};
+    tt_scope_begin();
+    tt_tensor *w = tt_ones((int64_t[]){3, 2}, 2, TT_F64);
+    tt_requires_grad(w, 1);
+    cr_assert_eq(tt_backward(tt_sum(tt_embedding(w, tt_from_data(ids, (int64_t[]){4}, 1, TT_I64), 0))), 0);
+    double g[6];
+    copy_f64(tt_grad(w), g, 6);
+    cr_assert(g[0] == 0 && g[1] == 0, "padding row got a gradient");
+    cr_assert(g[2] == 1 && g[4] == 1);
+    tt_scope_end();
 }
 Test(shim_grad, embedding) {
     fd_input in[1] = {make_input(2, (int64_t[]){5, 3}, 1)};
@@ -642,7 +655,7 @@ Test(shim_errors, shape_mismatch_returns_null_with_message) {
     cr_assert_null(tt_view(a, (int64_t[]){7}, 1));
     cr_assert_null(tt_layer_norm(a, 3, NULL, NULL, 1e-5));
     int64_t bad_ids[1] = {9};
-    cr_assert_null(tt_embedding(a, tt_from_data(bad_ids, (int64_t[]){1}, 1, TT_I64)));
+    cr_assert_null(tt_embedding(a, tt_from_data(bad_ids, (int64_t[]){1}, 1, TT_I64), -1));
     cr_assert_null(tt_cross_entropy(a, tt_from_data(bad_ids, (int64_t[]){1}, 1, TT_I64), TT_REDUCE_MEAN, -100, 0));
     cr_assert_null(tt_from_data(NULL, (int64_t[]){3}, 1, TT_F32));
     tt_clear_error();

@@ -1,0 +1,87 @@
+#include "model/blip_caption.h"
+
+#include "util/error.h"
+#include "util/fileio.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+blip_caption *blip_caption_load(const char *dir) {
+    blip_caption *m = calloc(1, sizeof *m);
+    if (!m) {
+        vk_err_set("out of memory");
+        return NULL;
+    }
+    m->dir = strdup(dir);
+    char *cfg_path = vk_path_join(dir, "config.json");
+    int rc = blip_config_load(cfg_path, &m->cfg);
+    free(cfg_path);
+    if (rc) goto fail;
+    if (m->cfg.arch != BLIP_ARCH_CAPTION && m->cfg.arch != BLIP_ARCH_UNKNOWN) {
+        vk_err_set("%s: this is a %s checkpoint, not a captioning model (BlipForConditionalGeneration)", dir,
+                   blip_arch_name(m->cfg.arch));
+        goto fail;
+    }
+    if (!(m->params = blip_params_load(dir))) goto fail;
+    if (blip_vision_build(&m->vision, &m->cfg.vision, m->params, "vision_model") ||
+        blip_text_build(&m->text, &m->cfg.text, m->params, "text_decoder.bert", "text_decoder.cls"))
+        goto fail;
+    if (blip_params_check(m->params)) goto fail;
+    if (!m->text.has_cross) {
+        vk_err_set("%s: the text decoder has no cross-attention weights", blip_params_source(m->params));
+        goto fail;
+    }
+    return m;
+fail:
+    blip_caption_free(m);
+    return NULL;
+}
+
+void blip_caption_free(blip_caption *m) {
+    if (!m) return;
+    blip_vision_release(&m->vision);
+    blip_text_release(&m->text);
+    blip_params_free(m->params);
+    free(m->dir);
+    free(m);
+}
+
+tt_tensor *blip_caption_logits_from_embeds(const blip_caption *m, tt_tensor *image_embeds, tt_tensor *input_ids,
+                                           const int64_t *attention_mask, int train) {
+    blip_cross_kv cross;
+    if (blip_text_cross_kv(&m->text, image_embeds, NULL, &cross, train)) return NULL;
+    blip_text_args a = {.input_ids = input_ids, .attn_mask = attention_mask, .causal = 1, .cross = &cross, .train = train};
+    tt_tensor *h = blip_text_forward(&m->text, &a);
+    tt_tensor *logits = h ? blip_text_lm_head(&m->text, h, train) : NULL;
+    tt_free(h);
+    blip_cross_kv_free(&cross);
+    return logits;
+}
+
+tt_tensor *blip_caption_logits(const blip_caption *m, tt_tensor *pixels, tt_tensor *input_ids,
+                               const int64_t *attention_mask, int train) {
+    tt_tensor *emb = blip_vision_forward(&m->vision, pixels, NULL, train);
+    if (!emb) {
+        vk_err_set("vision tower: %s", tt_last_error());
+        return NULL;
+    }
+    tt_tensor *logits = blip_caption_logits_from_embeds(m, emb, input_ids, attention_mask, train);
+    tt_free(emb);
+    return logits;
+}
+
+tt_tensor *blip_lm_loss(tt_tensor *logits, tt_tensor *labels, double label_smoothing) {
+    int64_t shape[3];
+    if (tt_shape(logits, shape, 3) != 3) {
+        vk_err_set("loss: logits must be [batch, tokens, vocab]");
+        return NULL;
+    }
+    int64_t B = shape[0], L = shape[1], V = shape[2];
+    tt_scope_begin();
+    tt_tensor *pred = tt_reshape(tt_narrow(logits, 1, 0, L - 1), (int64_t[]){B * (L - 1), V}, 2);
+    tt_tensor *target = tt_reshape(tt_narrow(labels, 1, 1, L - 1), (int64_t[]){B * (L - 1)}, 1);
+    tt_tensor *loss = tt_keep(tt_cross_entropy(pred, target, TT_REDUCE_MEAN, -100, label_smoothing));
+    tt_scope_end();
+    if (!loss) vk_err_set("loss: %s", tt_last_error());
+    return loss;
+}

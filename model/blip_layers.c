@@ -1,0 +1,72 @@
+#include "model/blip_layers.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *blip_name(const char *fmt, ...) {
+    static _Thread_local char bufs[4][512];
+    static _Thread_local int slot;
+    char *b = bufs[slot++ & 3];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(b, sizeof bufs[0], fmt, ap);
+    va_end(ap);
+    return b;
+}
+
+/* `name` may itself come from blip_name(): copy it before building more names. */
+void blip_linear_require(blip_linear *l, blip_params *p, const char *name, int64_t out, int64_t in, int bias) {
+    memset(l, 0, sizeof *l);
+    l->name = strdup(name);
+    l->weight = blip_params_require(p, blip_name("%s.weight", l->name), 2, (int64_t[]){out, in});
+    if (bias) l->bias = blip_params_require(p, blip_name("%s.bias", l->name), 1, (int64_t[]){out});
+}
+
+void blip_norm_require(blip_norm *n, blip_params *p, const char *name, int64_t dim, double eps) {
+    char base[512];
+    snprintf(base, sizeof base, "%s", name);
+    n->weight = blip_params_require(p, blip_name("%s.weight", base), 1, (int64_t[]){dim});
+    n->bias = blip_params_require(p, blip_name("%s.bias", base), 1, (int64_t[]){dim});
+    n->eps = eps;
+}
+
+void blip_linear_release(blip_linear *l) {
+    free(l->name);
+    tt_free(l->lora_a);
+    tt_free(l->lora_b);
+    l->name = NULL;
+    l->lora_a = l->lora_b = NULL;
+}
+
+tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train) {
+    tt_tensor *y = tt_linear(x, l->weight, l->bias);
+    if (!l->lora_a) return y;
+    tt_tensor *xd = l->lora_dropout > 0 ? tt_dropout(x, l->lora_dropout, train) : x;
+    tt_tensor *delta = tt_linear(tt_linear(xd, l->lora_a, NULL), l->lora_b, NULL);
+    return tt_add(y, tt_mul_scalar(delta, l->lora_scale));
+}
+
+tt_tensor *blip_norm_forward(const blip_norm *n, tt_tensor *x) { return tt_layer_norm(x, 1, n->weight, n->bias, n->eps); }
+
+tt_tensor *blip_split_heads(tt_tensor *x, int heads) {
+    int64_t shape[3];
+    if (tt_shape(x, shape, 3) != 3) return NULL; /* NULL input: its error is already set */
+    tt_tensor *v = tt_view(x, (int64_t[]){shape[0], shape[1], heads, shape[2] / heads}, 4);
+    return tt_transpose(v, 1, 2);
+}
+
+tt_tensor *blip_merge_heads(tt_tensor *x) {
+    int64_t shape[4];
+    if (tt_shape(x, shape, 4) != 4) return NULL;
+    return tt_reshape(tt_transpose(x, 1, 2), (int64_t[]){shape[0], shape[2], shape[1] * shape[3]}, 3);
+}
+
+tt_tensor *blip_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_tensor *mask_add, double scale) {
+    tt_tensor *scores = tt_matmul(q, tt_transpose(k, -1, -2));
+    if (scale != 1.0) scores = tt_mul_scalar(scores, scale);
+    if (mask_add) scores = tt_add(scores, mask_add);
+    return tt_matmul(tt_softmax(scores, -1), v);
+}

@@ -1,0 +1,45 @@
+/* blip_layers.h — the building blocks shared by BLIP's towers: Linear (with an optional LoRA
+ * branch), LayerNorm, multi-head attention. Shapes: B = batch, T/L = tokens, S = key tokens,
+ * D = hidden, H = heads, d = head dim. */
+#ifndef VLKIT_MODEL_BLIP_LAYERS_H
+#define VLKIT_MODEL_BLIP_LAYERS_H
+
+#include "model/blip_params.h"
+#include "shim/tt.h"
+
+/* y = x W^T + b  (+ scale * dropout(x) A^T B^T when a LoRA adapter is attached). Handles are
+ * borrowed from blip_params (base) or owned by the adapter (lora_a, lora_b). */
+typedef struct {
+    tt_tensor *weight;  /* [out, in] */
+    tt_tensor *bias;    /* [out] or NULL */
+    tt_tensor *lora_a;  /* [r, in] or NULL */
+    tt_tensor *lora_b;  /* [out, r] */
+    double lora_scale;  /* alpha / r (or alpha / sqrt(r) with rsLoRA) */
+    double lora_dropout;
+    char *name;         /* state-dict prefix, e.g. "text_decoder.bert.encoder.layer.0.attention.self.query" */
+} blip_linear;
+
+typedef struct {
+    tt_tensor *weight, *bias; /* [D] */
+    double eps;
+} blip_norm;
+
+/* Look the tensors up as "<name>.weight" / "<name>.bias" with the given shapes. */
+void blip_linear_require(blip_linear *l, blip_params *p, const char *name, int64_t out, int64_t in, int bias);
+void blip_norm_require(blip_norm *n, blip_params *p, const char *name, int64_t dim, double eps);
+void blip_linear_release(blip_linear *l); /* frees the name and any LoRA tensors */
+
+tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train);
+tt_tensor *blip_norm_forward(const blip_norm *n, tt_tensor *x);
+
+/* [B, T, H*d] -> [B, H, T, d] and back. */
+tt_tensor *blip_split_heads(tt_tensor *x, int heads);
+tt_tensor *blip_merge_heads(tt_tensor *x);
+/* softmax(q k^T * scale + mask_add) v; q [B,H,L,d], k/v [B,H,S,d], mask_add broadcastable to
+ * [B,H,L,S] or NULL. Returns [B,H,L,d]. */
+tt_tensor *blip_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_tensor *mask_add, double scale);
+
+/* snprintf into a static rotating buffer: names built on the fly for require() calls. */
+const char *blip_name(const char *fmt, ...);
+
+#endif

@@ -1,0 +1,272 @@
+#include "model/blip_text.h"
+
+#include "util/error.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* BERT's additive mask value for self-attention (HF: (1 - mask) * -10000.0). */
+#define SELF_MASK_VALUE (-10000.0)
+/* Cross-attention uses invert_attention_mask: (1 - mask) * finfo(float32).min. */
+#define CROSS_MASK_VALUE (-3.4028234663852886e38)
+
+static void attention_require(blip_text_attention *a, blip_params *p, const char *name, int64_t D, int64_t Dkv,
+                              double eps) {
+    char base[512];
+    snprintf(base, sizeof base, "%s", name);
+    blip_linear_require(&a->query, p, blip_name("%s.self.query", base), D, D, 1);
+    blip_linear_require(&a->key, p, blip_name("%s.self.key", base), D, Dkv, 1);
+    blip_linear_require(&a->value, p, blip_name("%s.self.value", base), D, Dkv, 1);
+    blip_linear_require(&a->out, p, blip_name("%s.output.dense", base), D, D, 1);
+    blip_norm_require(&a->ln, p, blip_name("%s.output.LayerNorm", base), D, eps);
+}
+
+static void attention_release(blip_text_attention *a) {
+    blip_linear_release(&a->query);
+    blip_linear_release(&a->key);
+    blip_linear_release(&a->value);
+    blip_linear_release(&a->out);
+}
+
+int blip_text_build(blip_text *t, const blip_text_config *cfg, blip_params *p, const char *bert_prefix,
+                    const char *head_prefix) {
+    memset(t, 0, sizeof *t);
+    t->cfg = *cfg;
+    int64_t D = cfg->hidden_size, I = cfg->intermediate_size, V = cfg->vocab_size;
+    double eps = cfg->layer_norm_eps;
+    t->word_embeddings =
+        blip_params_require(p, blip_name("%s.embeddings.word_embeddings.weight", bert_prefix), 2, (int64_t[]){V, D});
+    t->position_embeddings = blip_params_require(p, blip_name("%s.embeddings.position_embeddings.weight", bert_prefix), 2,
+                                                 (int64_t[]){cfg->max_position_embeddings, D});
+    blip_norm_require(&t->embeddings_ln, p, blip_name("%s.embeddings.LayerNorm", bert_prefix), D, eps);
+    t->layers = calloc((size_t)cfg->num_hidden_layers + 1, sizeof *t->layers);
+    if (!t->layers) return vk_err_set("out of memory");
+    t->has_cross = blip_params_find(p, blip_name("%s.encoder.layer.0.crossattention.self.query.weight", bert_prefix)) != NULL;
+    for (int i = 0; i < cfg->num_hidden_layers; i++) {
+        blip_text_layer *L = &t->layers[i];
+        char base[256];
+        snprintf(base, sizeof base, "%s.encoder.layer.%d", bert_prefix, i);
+        attention_require(&L->self, p, blip_name("%s.attention", base), D, D, eps);
+        if (t->has_cross)
+            attention_require(&L->cross, p, blip_name("%s.crossattention", base), D, cfg->encoder_hidden_size, eps);
+        blip_linear_require(&L->intermediate, p, blip_name("%s.intermediate.dense", base), I, D, 1);
+        blip_linear_require(&L->output, p, blip_name("%s.output.dense", base), D, I, 1);
+        blip_norm_require(&L->output_ln, p, blip_name("%s.output.LayerNorm", base), D, eps);
+    }
+    if (head_prefix) {
+        t->has_lm_head = 1;
+        blip_linear_require(&t->head_transform, p, blip_name("%s.predictions.transform.dense", head_prefix), D, D, 1);
+        blip_norm_require(&t->head_ln, p, blip_name("%s.predictions.transform.LayerNorm", head_prefix), D, eps);
+        t->head_decoder.name = strdup(blip_name("%s.predictions.decoder", head_prefix));
+        /* decoder.weight falls back to the word embeddings (files that dedupe tied tensors);
+         * decoder.bias is the same Parameter as predictions.bias and may appear under either name. */
+        const char *wname = blip_name("%s.predictions.decoder.weight", head_prefix);
+        t->head_decoder.weight = blip_params_find(p, wname) ? blip_params_require(p, wname, 2, (int64_t[]){V, D})
+                                                            : t->word_embeddings;
+        const char *bname = blip_name("%s.predictions.bias", head_prefix);
+        const char *alias = blip_name("%s.predictions.decoder.bias", head_prefix);
+        tt_tensor *b = blip_params_find(p, bname);
+        tt_tensor *b2 = blip_params_find(p, alias);
+        t->head_decoder.bias = blip_params_require(p, b || !b2 ? bname : alias, 1, (int64_t[]){V});
+    }
+    return 0;
+}
+
+void blip_text_release(blip_text *t) {
+    if (t->layers) {
+        for (int i = 0; i < t->cfg.num_hidden_layers; i++) {
+            attention_release(&t->layers[i].self);
+            if (t->has_cross) attention_release(&t->layers[i].cross);
+            blip_linear_release(&t->layers[i].intermediate);
+            blip_linear_release(&t->layers[i].output);
+        }
+        free(t->layers);
+        t->layers = NULL;
+    }
+    if (t->has_lm_head) {
+        blip_linear_release(&t->head_transform);
+        blip_linear_release(&t->head_decoder);
+    }
+}
+
+/* ---- caches ----------------------------------------------------------------------------- */
+
+static int alloc_pairs(tt_tensor ***k, tt_tensor ***v, int n) {
+    *k = calloc((size_t)n + 1, sizeof **k);
+    *v = calloc((size_t)n + 1, sizeof **v);
+    if (!*k || !*v) {
+        free(*k);
+        free(*v);
+        *k = *v = NULL;
+        return vk_err_set("out of memory");
+    }
+    return 0;
+}
+
+static void free_pairs(tt_tensor **k, tt_tensor **v, int n) {
+    for (int i = 0; i < n; i++) {
+        if (k) tt_free(k[i]);
+        if (v) tt_free(v[i]);
+    }
+    free(k);
+    free(v);
+}
+
+/* Replace every handle in arr by arr[i][rows] (index_select on dim 0). */
+static int select_rows(tt_tensor **arr, int n, tt_tensor *rows) {
+    for (int i = 0; i < n; i++) {
+        if (!arr[i]) continue;
+        tt_tensor *s = tt_index_select(arr[i], 0, rows);
+        if (!s) return vk_err_set("cache reorder: %s", tt_last_error());
+        tt_free(arr[i]);
+        arr[i] = tt_persist(s);
+    }
+    return 0;
+}
+
+int blip_text_cross_kv(const blip_text *t, tt_tensor *enc, tt_tensor *encoder_mask, blip_cross_kv *out, int train) {
+    memset(out, 0, sizeof *out);
+    if (!t->has_cross) return vk_err_set("this text tower has no cross-attention weights");
+    int n = t->cfg.num_hidden_layers, H = t->cfg.num_attention_heads;
+    if (alloc_pairs(&out->key, &out->value, n)) return -1;
+    out->n = n;
+    tt_scope_begin();
+    for (int i = 0; i < n; i++) {
+        const blip_text_attention *c = &t->layers[i].cross;
+        out->key[i] = tt_persist(blip_split_heads(blip_linear_forward(&c->key, enc, train), H));
+        out->value[i] = tt_persist(blip_split_heads(blip_linear_forward(&c->value, enc, train), H));
+    }
+    if (encoder_mask) {
+        /* [B, S] 0/1 -> (1 - m) * finfo.min as [B, 1, 1, S] */
+        tt_tensor *m = tt_to_dtype(encoder_mask, TT_F32);
+        tt_tensor *inv = tt_mul_scalar(tt_sub_scalar(tt_neg(m), -1.0), CROSS_MASK_VALUE);
+        out->mask_add = tt_persist(tt_unsqueeze(tt_unsqueeze(inv, 1), 1));
+    }
+    tt_scope_end();
+    for (int i = 0; i < n; i++)
+        if (!out->key[i] || !out->value[i] || (encoder_mask && !out->mask_add)) {
+            vk_err_set("cross-attention keys/values: %s", tt_last_error());
+            blip_cross_kv_free(out);
+            return -1;
+        }
+    return 0;
+}
+
+void blip_cross_kv_free(blip_cross_kv *c) {
+    free_pairs(c->key, c->value, c->n);
+    tt_free(c->mask_add);
+    memset(c, 0, sizeof *c);
+}
+
+int blip_cross_kv_select(blip_cross_kv *c, tt_tensor *rows) {
+    if (select_rows(c->key, c->n, rows) || select_rows(c->value, c->n, rows)) return -1;
+    return c->mask_add ? select_rows(&c->mask_add, 1, rows) : 0;
+}
+
+int blip_kv_cache_init(blip_kv_cache *c, int layers) {
+    memset(c, 0, sizeof *c);
+    if (alloc_pairs(&c->key, &c->value, layers)) return -1;
+    c->n = layers;
+    return 0;
+}
+
+void blip_kv_cache_free(blip_kv_cache *c) {
+    free_pairs(c->key, c->value, c->n);
+    memset(c, 0, sizeof *c);
+}
+
+int blip_kv_cache_select(blip_kv_cache *c, tt_tensor *rows) {
+    return select_rows(c->key, c->n, rows) || select_rows(c->value, c->n, rows) ? -1 : 0;
+}
+
+/* ---- forward ---------------------------------------------------------------------------- */
+
+/* Additive self-attention mask [B, 1, L, P+L]: causal (decoder) times padding, then
+ * (1 - m) * -10000 as HF's get_extended_attention_mask. NULL when nothing is masked. */
+static tt_tensor *self_mask(const blip_text_args *a, int64_t B, int64_t L, int64_t P) {
+    int64_t S = P + L;
+    int any = 0;
+    float *m = malloc(sizeof(float) * (size_t)(B * L * S));
+    if (!m) return NULL;
+    for (int64_t b = 0; b < B; b++)
+        for (int64_t i = 0; i < L; i++)
+            for (int64_t j = 0; j < S; j++) {
+                int visible = (!a->causal || j <= P + i) && (!a->attn_mask || a->attn_mask[b * S + j] != 0);
+                m[(b * L + i) * S + j] = visible ? 0.0f : (float)SELF_MASK_VALUE;
+                any |= !visible;
+            }
+    tt_tensor *t = any ? tt_from_data(m, (int64_t[]){B, 1, L, S}, 4, TT_F32) : NULL;
+    free(m);
+    return t;
+}
+
+static tt_tensor *attention_output(const blip_text_attention *at, tt_tensor *ctx, tt_tensor *residual, int train) {
+    tt_tensor *h = blip_linear_forward(&at->out, blip_merge_heads(ctx), train);
+    return blip_norm_forward(&at->ln, tt_add(h, residual));
+}
+
+tt_tensor *blip_text_forward(const blip_text *t, const blip_text_args *a) {
+    int H = t->cfg.num_attention_heads;
+    int64_t shape[2];
+    if (tt_shape(a->input_ids, shape, 2) != 2) {
+        vk_err_set("text forward: input_ids must be [batch, tokens]");
+        return NULL;
+    }
+    int64_t B = shape[0], L = shape[1], P = a->cache ? a->cache->len : 0;
+    if (P + L > t->cfg.max_position_embeddings) {
+        vk_err_set("text forward: %lld tokens exceed max_position_embeddings %d", (long long)(P + L),
+                   t->cfg.max_position_embeddings);
+        return NULL;
+    }
+    double scale = 1.0 / sqrt((double)(t->cfg.hidden_size / H));
+    tt_scope_begin();
+    /* absolute positions continue after the cache; they ignore padding (HF does the same).
+     * The word embedding's padding_idx is pad_token_id, as in BlipTextEmbeddings. */
+    tt_tensor *pos = tt_narrow(t->position_embeddings, 0, P, L);
+    tt_tensor *x = blip_norm_forward(&t->embeddings_ln, tt_add(tt_embedding(t->word_embeddings, a->input_ids, t->cfg.pad_token_id), pos));
+    tt_tensor *mask = self_mask(a, B, L, P);
+    for (int i = 0; i < t->cfg.num_hidden_layers; i++) {
+        const blip_text_layer *ly = &t->layers[i];
+        if (a->hidden) a->hidden[i] = tt_keep(tt_shallow_clone(x));
+        /* self-attention; the scale is folded into q */
+        tt_tensor *q = tt_mul_scalar(blip_split_heads(blip_linear_forward(&ly->self.query, x, a->train), H), scale);
+        tt_tensor *k = blip_split_heads(blip_linear_forward(&ly->self.key, x, a->train), H);
+        tt_tensor *v = blip_split_heads(blip_linear_forward(&ly->self.value, x, a->train), H);
+        if (a->cache) {
+            if (a->cache->key[i]) {
+                tt_tensor *kk[2] = {a->cache->key[i], k}, *vv[2] = {a->cache->value[i], v};
+                k = tt_cat(kk, 2, 2);
+                v = tt_cat(vv, 2, 2);
+            }
+            tt_free(a->cache->key[i]);
+            tt_free(a->cache->value[i]);
+            a->cache->key[i] = tt_persist(tt_shallow_clone(k));
+            a->cache->value[i] = tt_persist(tt_shallow_clone(v));
+        }
+        x = attention_output(&ly->self, blip_attention(q, k, v, mask, 1.0), x, a->train);
+        if (a->cross) {
+            tt_tensor *cq = tt_mul_scalar(blip_split_heads(blip_linear_forward(&ly->cross.query, x, a->train), H), scale);
+            tt_tensor *ctx = blip_attention(cq, a->cross->key[i], a->cross->value[i], a->cross->mask_add, 1.0);
+            x = attention_output(&ly->cross, ctx, x, a->train);
+        }
+        tt_tensor *h = tt_gelu(blip_linear_forward(&ly->intermediate, x, a->train));
+        x = blip_norm_forward(&ly->output_ln, tt_add(blip_linear_forward(&ly->output, h, a->train), x));
+    }
+    if (a->hidden) a->hidden[t->cfg.num_hidden_layers] = tt_keep(tt_shallow_clone(x));
+    tt_tensor *out = tt_keep(x);
+    tt_scope_end();
+    if (a->cache) a->cache->len = P + L;
+    if (!out) vk_err_set("text forward: %s", tt_last_error());
+    return out;
+}
+
+tt_tensor *blip_text_lm_head(const blip_text *t, tt_tensor *hidden, int train) {
+    tt_scope_begin();
+    tt_tensor *h = tt_gelu(blip_linear_forward(&t->head_transform, hidden, train));
+    tt_tensor *logits = tt_keep(blip_linear_forward(&t->head_decoder, blip_norm_forward(&t->head_ln, h), train));
+    tt_scope_end();
+    if (!logits) vk_err_set("LM head: %s", tt_last_error());
+    return logits;
+}

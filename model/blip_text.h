@@ -1,0 +1,81 @@
+/* blip_text.h — BLIP's text tower: post-LayerNorm BERT with cross-attention to the image in
+ * every layer, and the LM head. Used as the captioning/answer decoder (causal) and as the
+ * VQA/ITM text encoder (bidirectional). B = batch, L = new tokens, P = cached tokens,
+ * S = image (or question) tokens, D = hidden, H = heads, d = head dim, V = vocabulary. */
+#ifndef VLKIT_MODEL_BLIP_TEXT_H
+#define VLKIT_MODEL_BLIP_TEXT_H
+
+#include "model/blip_config.h"
+#include "model/blip_layers.h"
+
+typedef struct {
+    blip_linear query, key, value; /* *.self.{query,key,value} */
+    blip_linear out;               /* *.output.dense */
+    blip_norm ln;                  /* *.output.LayerNorm */
+} blip_text_attention;
+
+typedef struct {
+    blip_text_attention self;      /* attention */
+    blip_text_attention cross;     /* crossattention (key/value take encoder_hidden_size inputs) */
+    blip_linear intermediate;      /* intermediate.dense [I, D] */
+    blip_linear output;            /* output.dense [D, I] */
+    blip_norm output_ln;           /* output.LayerNorm */
+} blip_text_layer;
+
+typedef struct {
+    blip_text_config cfg;
+    tt_tensor *word_embeddings;     /* [V, D] */
+    tt_tensor *position_embeddings; /* [max_pos, D] */
+    blip_norm embeddings_ln;
+    blip_text_layer *layers;
+    int has_cross;                  /* the checkpoint has crossattention weights */
+    int has_lm_head;
+    blip_linear head_transform;     /* cls.predictions.transform.dense [D, D] */
+    blip_norm head_ln;              /* cls.predictions.transform.LayerNorm */
+    blip_linear head_decoder;       /* cls.predictions.decoder [V, D] + cls.predictions.bias */
+} blip_text;
+
+/* bert_prefix: "text_decoder.bert" or "text_encoder"; head_prefix: "text_decoder.cls" or NULL. */
+int blip_text_build(blip_text *t, const blip_text_config *cfg, blip_params *p, const char *bert_prefix,
+                    const char *head_prefix);
+void blip_text_release(blip_text *t);
+
+/* Cross-attention keys/values of an encoder output, per layer, computed once and reused at
+ * every decoding step. mask_add: additive [B, 1, 1, S] mask or NULL (all attended). */
+typedef struct {
+    tt_tensor **key, **value; /* [B, H, S, d] per layer */
+    tt_tensor *mask_add;
+    int n;
+} blip_cross_kv;
+int blip_text_cross_kv(const blip_text *t, tt_tensor *encoder_states, tt_tensor *encoder_mask, blip_cross_kv *out,
+                       int train);
+void blip_cross_kv_free(blip_cross_kv *c);
+/* Reorder / repeat the rows (beam search): rows = index [B'] (i64) into the batch. */
+int blip_cross_kv_select(blip_cross_kv *c, tt_tensor *rows);
+
+/* Self-attention key/value cache for incremental decoding. */
+typedef struct {
+    tt_tensor **key, **value; /* [B, H, P, d] per layer, NULL before the first step */
+    int n;
+    int64_t len;              /* P */
+} blip_kv_cache;
+int blip_kv_cache_init(blip_kv_cache *c, int layers);
+void blip_kv_cache_free(blip_kv_cache *c);
+int blip_kv_cache_select(blip_kv_cache *c, tt_tensor *rows);
+
+typedef struct {
+    tt_tensor *input_ids;      /* [B, L] i64 */
+    const int64_t *attn_mask;  /* [B, P + L] 0/1 on the host, or NULL (all ones) */
+    int causal;                /* decoder: causal + padding mask; encoder: padding only */
+    const blip_cross_kv *cross; /* NULL: no cross-attention (ITM's contrastive mode) */
+    blip_kv_cache *cache;      /* NULL: no cache; else attends to and appends the cache */
+    tt_tensor **hidden;        /* optional: num_hidden_layers + 1 outputs (embeddings, each layer) */
+    int train;
+} blip_text_args;
+
+/* Last hidden state [B, L, D] (new handle). */
+tt_tensor *blip_text_forward(const blip_text *t, const blip_text_args *a);
+/* LM head: [B, L, D] -> logits [B, L, V]. */
+tt_tensor *blip_text_lm_head(const blip_text *t, tt_tensor *hidden, int train);
+
+#endif
