@@ -6,8 +6,8 @@
 #include "model/weights/pickle.h"
 
 #include "util/error.h"
+#include "util/ds.h"
 
-#include <stb_ds.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>

@@ -4,9 +4,9 @@
 
 #include "model/weights/weights_impl.h"
 #include "util/error.h"
+#include "util/ds.h"
 
 #include <cjson/cJSON.h>
-#include <stb_ds.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,8 +5,8 @@
 #include "model/weights/weights_impl.h"
 #include "model/weights/zip.h"
 #include "util/error.h"
+#include "util/ds.h"
 
-#include <stb_ds.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>

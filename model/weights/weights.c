@@ -2,8 +2,8 @@
 
 #include "model/weights/weights_impl.h"
 #include "util/error.h"
+#include "util/ds.h"
 
-#include <stb_ds.h>
 #include <stdlib.h>
 #include <string.h>
 

@@ -4,8 +4,8 @@
 #include "model/weights/zip.h"
 
 #include "util/error.h"
+#include "util/ds.h"
 
-#include <stb_ds.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
