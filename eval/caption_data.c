@@ -7,7 +7,7 @@
 #include "eval/json_input.h"
 #include "util/error.h"
 
-#include "eval/ds.h"
+#include "util/ds.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,7 +52,8 @@ static size_t image_slot(ann_table *t, long long id) {
 static int add_ref(ann_table *t, long long id, const char *caption) {
     char *c = strdup(caption);
     if (!c) return vk_err_set("%s: out of memory", t->path);
-    arrput(t->images[image_slot(t, id)].refs, c);
+    size_t slot = image_slot(t, id); /* may grow t->images: index it afterwards */
+    arrput(t->images[slot].refs, c);
     return 0;
 }
 

@@ -5,7 +5,7 @@
 #include "eval/text.h"
 #include "util/error.h"
 
-#include "eval/ds.h"
+#include "util/ds.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,27 +14,36 @@ typedef struct {
     uint32_t value;
 } word_entry;
 
+/* An n-gram is keyed by (id of its first n-1 words + 1, last word id) packed in 64 bits, so
+ * every lookup hashes 8 bytes (stb_ds's fast path) whatever n is. Unigrams have prefix 0. */
 typedef struct {
-    ngram_key key;
+    uint64_t key;
     uint32_t value;
 } ngram_entry;
 
-static int cmp_u32(const void *a, const void *b) {
-    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-    return x < y ? -1 : x > y;
+static void sort_u32(uint32_t *a, size_t n) {
+    /* sentences have a few dozen n-grams: insertion sort beats qsort's call overhead */
+    for (size_t i = 1; i < n; i++) {
+        uint32_t v = a[i];
+        size_t j = i;
+        while (j > 0 && a[j - 1] > v) {
+            a[j] = a[j - 1];
+            j--;
+        }
+        a[j] = v;
+    }
 }
 
 void caption_ngrams_free(caption_ngrams *g) {
     if (!g) return;
     free(g->first_sent);
     free(g->ent_off);
-    free(g->ents);
     free(g->n_words);
-    free(g->keys);
-    free(g->order);
-    if (g->vocab)
-        for (size_t i = 1; i < g->n_vocab; i++) free(g->vocab[i]);
-    free(g->vocab);
+    arrfree(g->ents);
+    arrfree(g->keys);
+    arrfree(g->order);
+    for (size_t i = 1; i < g->n_vocab; i++) free(g->vocab[i]);
+    arrfree(g->vocab);
     free(g);
 }
 
@@ -96,14 +105,21 @@ caption_ngrams *caption_ngrams_build(const caption_item *items, size_t n) {
     word_entry *words = NULL; /* keys point at the strings owned by vocab */
     char **vocab = NULL;
     arrput(vocab, NULL); /* id 0 = no word */
+    size_t bytes = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (items[i].cand) bytes += strlen(items[i].cand);
+        for (int r = 0; r < items[i].n_refs; r++) bytes += strlen(items[i].refs[r]);
+    }
     ngram_entry *grams = NULL;
     ngram_key *keys = NULL;
     uint8_t *order = NULL;
     ngram_count *ents = NULL;
-    uint32_t *ids = NULL, *sent_grams = NULL;
+    uint32_t *ids = NULL, *sent_grams = NULL, *prev = NULL;
     char *tmp = NULL;
     size_t tmp_cap = 0;
     int failed = 0;
+    /* about one word per 5 bytes, four n-gram orders, most distinct within a sentence */
+    arrsetcap(ents, bytes / 5 * 4 + 16);
 
     size_t si = 0;
     g->ent_off[0] = 0;
@@ -119,26 +135,35 @@ caption_ngrams *caption_ngrams_build(const caption_item *items, size_t n) {
             size_t nw = (size_t)arrlen(ids);
             g->n_words[si] = (uint32_t)nw;
             arrsetlen(sent_grams, 0);
-            for (int k = 1; k <= 4; k++) {
+            arrsetlen(prev, 0);
+            for (int k = 1; k <= 4 && (size_t)k <= nw; k++) {
+                /* prev[p] = id of the (k-1)-gram starting at p; becomes the k-gram id */
                 for (size_t p = 0; p + (size_t)k <= nw; p++) {
-                    ngram_key key;
-                    memset(&key, 0, sizeof key);
-                    memcpy(key.w, ids + p, (size_t)k * sizeof(uint32_t));
+                    uint32_t word = ids[p + (size_t)k - 1];
+                    uint64_t key = k == 1 ? word : ((uint64_t)prev[p] + 1) << 32 | word;
                     ptrdiff_t at = hmgeti(grams, key);
                     uint32_t gid;
                     if (at >= 0) {
                         gid = grams[at].value;
                     } else {
                         gid = (uint32_t)arrlen(keys);
-                        arrput(keys, key);
+                        ngram_key nk;
+                        memset(&nk, 0, sizeof nk);
+                        if (k > 1) nk = keys[prev[p]];
+                        nk.w[k - 1] = word;
+                        arrput(keys, nk);
                         arrput(order, (uint8_t)k);
                         hmput(grams, key, gid);
                     }
+                    if (k == 1)
+                        arrput(prev, gid);
+                    else
+                        prev[p] = gid;
                     arrput(sent_grams, gid);
                 }
             }
             size_t ng = (size_t)arrlen(sent_grams);
-            if (ng > 1) qsort(sent_grams, ng, sizeof *sent_grams, cmp_u32);
+            sort_u32(sent_grams, ng);
             for (size_t p = 0; p < ng;) {
                 size_t q = p + 1;
                 while (q < ng && sent_grams[q] == sent_grams[p]) q++;
@@ -153,30 +178,17 @@ caption_ngrams *caption_ngrams_build(const caption_item *items, size_t n) {
     free(tmp);
     arrfree(ids);
     arrfree(sent_grams);
+    arrfree(prev);
     shfree(words);
     hmfree(grams);
-    /* Copy stb_ds arrays into plain heap blocks so the struct frees with free(). */
+    /* the stb_ds arrays are kept as they are (caption_ngrams_free knows) */
+    g->vocab = vocab;
     g->n_vocab = (size_t)arrlen(vocab);
-    g->vocab = malloc((g->n_vocab ? g->n_vocab : 1) * sizeof *g->vocab);
+    g->keys = keys;
+    g->order = order;
     g->n_ngrams = (size_t)arrlen(keys);
-    g->keys = malloc((g->n_ngrams ? g->n_ngrams : 1) * sizeof *g->keys);
-    g->order = malloc(g->n_ngrams ? g->n_ngrams : 1);
-    size_t ne = (size_t)arrlen(ents);
-    g->ents = malloc((ne ? ne : 1) * sizeof *g->ents);
-    if (g->vocab) memcpy(g->vocab, vocab, g->n_vocab * sizeof *vocab);
-    else
-        for (size_t k = 1; k < g->n_vocab; k++) free(vocab[k]);
-    if (g->keys) memcpy(g->keys, keys, g->n_ngrams * sizeof *keys);
-    if (g->order) memcpy(g->order, order, g->n_ngrams);
-    if (g->ents) memcpy(g->ents, ents, ne * sizeof *ents);
-    arrfree(vocab);
-    arrfree(keys);
-    arrfree(order);
-    arrfree(ents);
-    if (failed || !g->vocab || !g->keys || !g->order || !g->ents) {
-        if (!g->vocab) g->n_vocab = 0;
-        goto oom;
-    }
+    g->ents = ents;
+    if (failed) goto oom;
     return g;
 oom:
     caption_ngrams_free(g);

@@ -9,7 +9,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
-#include "eval/ds.h"
+#include "util/ds.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -25,12 +25,12 @@ struct caption_ngrams {
     size_t *first_sent;   /* n_items + 1: sentences of item i are first_sent[i] (candidate) .. first_sent[i+1]-1 */
     size_t n_sent;
     size_t *ent_off;      /* n_sent + 1 offsets into ents */
-    ngram_count *ents;
+    ngram_count *ents;    /* stb_ds array */
     uint32_t *n_words;    /* words per sentence */
     size_t n_ngrams;
-    ngram_key *keys;      /* per n-gram id */
-    uint8_t *order;       /* per n-gram id: n (1..4) */
-    char **vocab;         /* word id -> word (vocab[0] unused) */
+    ngram_key *keys;      /* per n-gram id (stb_ds array) */
+    uint8_t *order;       /* per n-gram id: n (1..4) (stb_ds array) */
+    char **vocab;         /* word id -> word (vocab[0] unused) (stb_ds array) */
     size_t n_vocab;
 };
 

@@ -34,7 +34,7 @@ static inline uint32_t lc(uint32_t c) { return c >= 'A' && c <= 'Z' ? c + 32 : c
 /* Literal text matched the way JFlex %caseless matches it: ASCII letters in either case, except a
  * letter written after '=' which must match exactly (the grammar's one-letter character classes).
  * Returns the matched length or 0. */
-static size_t lit(const lx *L, size_t i, const char *pat) {
+static inline size_t lit(const lx *L, size_t i, const char *pat) {
     size_t k = 0;
     for (const char *p = pat; *p; p++) {
         int exact = 0;
@@ -828,16 +828,17 @@ static size_t acronym_context(const lx *L, size_t i) {
 static void lex_one(const lx *L, size_t i, cand *b) {
     memset(b, 0, sizeof *b);
     uint32_t c0 = at(L, i);
+    int alpha = ptb_is_ascii_alpha(c0);
     size_t e, m;
 
     /* programming languages: c++, c#, f# */
     if ((lc(c0) == 'c' && at(L, i + 1) == '+' && at(L, i + 2) == '+')) offer(b, 3, 3, 3, K_PLAIN, NULL);
     if ((lc(c0) == 'c' || lc(c0) == 'f') && at(L, i + 1) == '#') offer(b, 2, 2, 2, K_PLAIN, NULL);
     /* split assimilations: can|not, 't|was, 't|is, gon|na, ... */
-    if (lit(L, i, "cannot")) offer(b, 6, 3, 3, K_PLAIN, NULL);
+    if (alpha && lit(L, i, "cannot")) offer(b, 6, 3, 3, K_PLAIN, NULL);
     if (c0 == '\'' && lit(L, i + 1, "twas")) offer(b, 5, 2, 2, K_PLAIN, NULL);
     if (c0 == '\'' && lit(L, i + 1, "tis")) offer(b, 4, 2, 2, K_PLAIN, NULL);
-    if (lit_any(L, i, assimilations2)) offer(b, 5, 3, 3, K_PLAIN, NULL);
+    if (alpha && lit_any(L, i, assimilations2)) offer(b, 5, 3, 3, K_PLAIN, NULL);
     if ((e = m_sgml(L, i)) > i) offer(b, e - i, e - i, e - i, K_NBSP, NULL);
     /* dashes: &mdash; &ndash; &MD; and the cp1252 / Unicode dashes */
     if (c0 == 0x96 || c0 == 0x97 || c0 == 0x2013 || c0 == 0x2014 || c0 == 0x2015) offer(b, 1, 1, 1, K_DASH, NULL);
@@ -878,7 +879,7 @@ static void lex_one(const lx *L, size_t i, cand *b) {
     { /* treebank specials */
         static const char *const tbspec[] = {"-rrb-", "-lrb-", "-rcb-", "-lcb-", "-rsb-", "-lsb-", "c.d.s", "pro-",
                                              "anti-", "s&p-500", "s&amp;p-500", "s&ls", "s&amp;ls", NULL};
-        if ((m = lit_any(L, i, tbspec))) offer(b, m, m, m, K_AMP, NULL);
+        if ((alpha || c0 == '-') && (m = lit_any(L, i, tbspec))) offer(b, m, m, m, K_AMP, NULL);
         size_t a;
         if (lit(L, i, "cap") && (a = m_apos(L, i + 3)) && lc(at(L, i + 3 + a)) == 'n') offer(b, 4 + a, 4 + a, 4 + a, K_AMP, NULL);
         if (lc(c0) == 'c' && (a = m_apos(L, i + 1)) && lit(L, i + 1 + a, "est")) offer(b, 4 + a, 4 + a, 4 + a, K_AMP, NULL);
@@ -893,8 +894,9 @@ static void lex_one(const lx *L, size_t i, cand *b) {
             c0 == 0x60B || c0 == 0xE3F || c0 == 0x20A4 || c0 == 0xFFE0 || c0 == 0xFFE1 || c0 == 0xFFE5 || c0 == 0xFFE6)
             offer(b, 1, 1, 1, K_CURRENCY, NULL);
     }
+    /* the rules below start with an ASCII letter (acronyms, abbreviations) */
     size_t acro[24];
-    int n_acro = m_acro_ends(L, i, acro, 24, 0);
+    int n_acro = alpha ? m_acro_ends(L, i, acro, 24, 0) : 0;
     /* acronym + "." before a sentence starter: the period is returned again as its own token;
      * a one-letter acronym gives the letter alone */
     for (int k = n_acro - 1; k >= 0; k--) {
@@ -907,7 +909,7 @@ static void lex_one(const lx *L, size_t i, cand *b) {
             offer(b, len + ctx, len, len - 1, K_PLAIN, NULL);
     }
     /* ca. / fig. / no. before a number (optionally one space or newline between) */
-    for (const char *const *wd = abbrev3_words; *wd; wd++) {
+    for (const char *const *wd = abbrev3_words; alpha && *wd; wd++) {
         size_t mm = lit(L, i, *wd);
         if (!mm || at(L, i + mm) != '.') continue;
         size_t k = i + mm + 1;
@@ -930,7 +932,7 @@ static void lex_one(const lx *L, size_t i, cand *b) {
             offer(b, mm + 5, mm + 1, mm + 1, K_PLAIN, NULL);
     }
     /* abbreviations normally followed by a lower-case word */
-    for (const char *const *wd = abbrev1_words; *wd; wd++) {
+    for (const char *const *wd = abbrev1_words; alpha && *wd; wd++) {
         size_t mm = lit(L, i, *wd);
         if (!mm || at(L, i + mm) != '.') continue;
         size_t len = mm + 1, se = sentend_len(L, i + len);
@@ -940,7 +942,7 @@ static void lex_one(const lx *L, size_t i, cand *b) {
         offer(b, len, len, len - 1, K_PLAIN, NULL); /* end of input */
     }
     /* abbreviations normally followed by a capitalised word, acronyms */
-    {
+    if (alpha) {
         size_t best2 = 0;
         for (const char *const *wd = abbrev4_words; *wd; wd++) {
             size_t mm = lit(L, i, *wd);
@@ -1087,17 +1089,47 @@ static void lex_one(const lx *L, size_t i, cand *b) {
     if (b->total == 0) offer(b, 1, 0, 1, K_DELETE, NULL);
 }
 
-/* Plain ASCII words followed by a space, a line end or the end: no rule can match longer than
- * the word itself except ones whose token is the same word (a title or one-letter acronym
- * before a space), and no earlier rule matches the same length with another token except the
- * split assimilations (cannot, gonna, ...). So the token is the word. Returns its end or i. */
+/* Is the ASCII word [i, i+n) one of the listed abbreviations (ignoring case)? Conservative:
+ * a yes only sends the word to the full rule search. */
+static int is_listed_abbrev(const lx *L, size_t i, size_t n) {
+    static const char *const *const lists[] = {abbrev1_words, abbrev4_words, abbrev3_words, NULL};
+    for (const char *const *const *l = lists; *l; l++)
+        for (const char *const *w = *l; *w; w++) {
+            const char *p = *w;
+            if (*p == '=') p++;
+            if (lc(at(L, i)) != lc((unsigned char)*p)) continue;
+            size_t k = 0;
+            for (const char *q = *w; *q; q++)
+                if (*q != '=') k++;
+            if (k == n && lit(L, i, *w)) return 1;
+        }
+    return 0;
+}
+
+/* Plain ASCII words followed by a space, a line end or the end, or by a period or comma and
+ * then one of those. For such a word no rule matches longer than the word (plus its trailing
+ * space/period) except ones whose token is the word itself (a title or one-letter acronym
+ * before a space), and no earlier rule matches the same length with another token, with these
+ * exceptions, which go to the full search: the split assimilations (cannot, gonna, ...), and
+ * before a period the abbreviations (listed words and single letters, which keep the period).
+ * (A period or comma followed by a space cannot continue a URL, e-mail, file name, number,
+ * hyphenated word or WORD, whose continuations all need a non-space after it.) Returns the end
+ * of the word, or i to use the full search. */
 static size_t fast_word(const lx *L, size_t i) {
     size_t j = i;
     while (j < L->n && ptb_is_ascii_alpha(L->t[j])) j++;
-    if (j == i || j - i > 64) return i;
-    if (j < L->n && L->t[j] != ' ' && L->t[j] != '\n' && L->t[j] != '\t') return i;
-    if (j - i == 6 && lit(L, i, "cannot")) return i;
-    if (j - i == 5 && lit_any(L, i, assimilations2)) return i;
+    size_t n = j - i;
+    if (n == 0 || n > 64) return i;
+    uint32_t c = at(L, j);
+    if (c == '.' || c == ',') {
+        uint32_t d = at(L, j + 1);
+        if (d != ' ' && d != '\n' && d != PTB_EOF) return i;
+        if (c == '.' && (n == 1 || is_listed_abbrev(L, i, n))) return i;
+    } else if (c != ' ' && c != '\n' && c != '\t' && c != PTB_EOF) {
+        return i;
+    }
+    if (n == 6 && lit(L, i, "cannot")) return i;
+    if (n == 5 && lit_any(L, i, assimilations2)) return i;
     return j;
 }
 
@@ -1121,6 +1153,7 @@ static int sb_reserve(sbuf *s, size_t more) {
 
 /* Tokens the official wrapper drops (compared after lower-casing, so -LRB- etc. never match). */
 static int is_dropped(const char *t, size_t n) {
+    if (n > 3 || ptb_is_ascii_alnum((unsigned char)t[0])) return 0;
     static const char *const drop[] = {"''", "'", "``", "`", ".", "?", "!", ",", ":", "-", "--", "...", ";", NULL};
     for (const char *const *d = drop; *d; d++)
         if (strlen(*d) == n && memcmp(*d, t, n) == 0) return 1;
@@ -1215,22 +1248,32 @@ static int emit(sbuf *line, const lx *L, size_t s, size_t n, tok_kind kind, cons
         }
         if (kind == K_SOFTHY && len == 0 && n > 0) tok[len++] = '-';
     }
-    char *low = text_lower(tok, len);
-    if (tok != small) free(tok);
-    if (!low) return -1;
-    size_t ll = strlen(low);
+    int ascii = 1;
+    for (size_t k = 0; k < len; k++)
+        if ((unsigned char)tok[k] >= 0x80) ascii = 0;
+    char *low = tok;
+    if (ascii) {
+        for (size_t k = 0; k < len; k++) low[k] = (char)lc((unsigned char)low[k]);
+    } else {
+        low = text_lower(tok, len); /* Java's toLowerCase(Locale.ENGLISH) */
+        if (tok != small) free(tok);
+        tok = NULL;
+        if (!low) return -1;
+        len = strlen(low);
+    }
     int rc = 0;
-    if (!is_dropped(low, ll)) {
-        if (sb_reserve(line, ll + 1) != 0) {
+    if (!is_dropped(low, len)) {
+        if (sb_reserve(line, len + 1) != 0) {
             rc = -1;
         } else {
             if (line->len) line->buf[line->len++] = ' ';
-            memcpy(line->buf + line->len, low, ll);
-            line->len += ll;
+            memcpy(line->buf + line->len, low, len);
+            line->len += len;
             line->buf[line->len] = 0;
         }
     }
-    free(low);
+    if (low != tok) free(low);
+    if (tok && tok != small) free(tok);
     return rc;
 }
 

@@ -5,7 +5,7 @@
 #include "eval/eval.h"
 #include "util/error.h"
 
-#include "eval/ds.h"
+#include "util/ds.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
