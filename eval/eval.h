@@ -139,8 +139,8 @@ void caption_scores_free(caption_scores *s);
 typedef struct {
     long long question_id;
     char *question_type, *answer_type;
-    char *gt[10];   /* the 10 human answers, as in the file */
-    int n_gt;       /* always 10 in VQA v2; other counts are accepted */
+    char **gt;      /* the human answers, as in the file */
+    int n_gt;       /* 10 in VQA v2; any count >= 1 is accepted */
     char *answer;   /* the result */
 } vqa_item;
 
