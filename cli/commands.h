@@ -5,5 +5,6 @@
 
 int cmd_env(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
+int cmd_score(int argc, char **argv);
 
 #endif

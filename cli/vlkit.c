@@ -13,6 +13,7 @@ typedef struct {
 
 static const command commands[] = {
     {"inspect", cmd_inspect, "list tensors / config of a weight file, model folder or adapter"},
+    {"score", cmd_score, "score caption (BLEU, ROUGE-L, CIDEr-D) or VQA predictions, no model needed"},
     {"env", cmd_env, "show libtorch, threads, BLAS kernel, CPU capability (why it is fast or slow)"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
