@@ -15,9 +15,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
 
 static const char *task, *annotations, *results, *questions, *metrics_opt, *df_path, *write_df;
-static int per_image, per_question, as_json, pretokenized;
+static int per_image, per_question, as_json, pretokenized, timing;
 
 static const vk_arg score_args[] = {
     {"--task", "caption|vqa", VK_ARG_STRING, &task, "what the results are", NULL, 1},
@@ -37,6 +44,7 @@ static const vk_arg score_args[] = {
      "CIDEr-D document frequencies from FILE (e.g. COCO-train, as self-critical training uses) instead of the "
      "evaluated references",
      NULL, 0},
+    {"--timing", NULL, VK_ARG_FLAG, &timing, "print the time of each stage (read, tokenize, score) to stderr", NULL, 0},
     {"--write-df", "FILE", VK_ARG_STRING, &write_df,
      "write the document-frequency table of --annotations' references to FILE (for --df) and exit", NULL, 0},
     {0},
@@ -60,7 +68,7 @@ static const vk_argspec score_spec = {
 
 static void reset_options(void) {
     task = annotations = results = questions = metrics_opt = df_path = write_df = NULL;
-    per_image = per_question = as_json = pretokenized = 0;
+    per_image = per_question = as_json = pretokenized = timing = 0;
 }
 
 /* "bleu,rouge,cider" -> CAPTION_METRIC_* bits; 0 on a bad name (printed). */
@@ -144,19 +152,25 @@ static int run_caption(void) {
     cider_df *df = NULL;
     if (df_path && !(df = cider_df_load(df_path))) return 1;
     caption_set set;
+    double t0 = now_s();
     if (caption_set_load(&set, annotations, results) != 0) {
         cider_df_free(df);
         return 1;
     }
+    double t1 = now_s(), t2 = t1, t3 = t1;
     if (set.n_unscored)
         vk_print_warning("%zu annotated image%s in %s have no result (first: image_id %lld) and are not scored, as in "
                          "the official evaluation of the result images",
                          set.n_unscored, set.n_unscored == 1 ? "" : "s", annotations, set.first_unscored);
     caption_scores s;
     int rc = 1;
-    if ((pretokenized || caption_set_tokenize(&set) == 0) &&
+    if ((pretokenized || caption_set_tokenize(&set) == 0) && (t2 = now_s()) > 0 &&
         caption_scores_compute(&set, df, bits, per_image, &s) == 0) {
         rc = 0;
+        t3 = now_s();
+        if (timing)
+            fprintf(stderr, "vlkit: timing: read %.4f s, tokenize %.4f s, score %.4f s, total %.4f s (%zu images)\n",
+                    t1 - t0, t2 - t1, t3 - t2, t3 - t0, set.n);
         cJSON *root = cJSON_CreateObject();
         add_caption_metrics(root, &s, bits, 0, 1);
         if (per_image) {
@@ -213,7 +227,9 @@ static int run_vqa(void) {
         return 2;
     }
     vqa_set v;
+    double t0 = now_s();
     if (vqa_set_load(&v, questions, annotations, results) != 0) return 1;
+    double t1 = now_s();
     if (v.n_duplicate_results)
         vk_print_warning("%zu results in %s repeat a question (first: question_id %lld); the last answer counts, as in "
                          "the official loadRes",
@@ -223,6 +239,10 @@ static int run_vqa(void) {
         vqa_set_free(&v);
         return 1;
     }
+    double t2 = now_s();
+    if (timing)
+        fprintf(stderr, "vlkit: timing: read %.4f s, score %.4f s, total %.4f s (%zu questions)\n", t1 - t0, t2 - t1,
+                t2 - t0, v.n);
     cJSON *root = cJSON_CreateObject();
     cJSON_AddNumberToObject(root, "overall", r.overall_rounded);
     cJSON_AddItemToObject(root, "perAnswerType", group_object(r.per_answer_type, r.n_answer_types, 1));

@@ -28,6 +28,8 @@ static void usage(FILE *fp) {
 }
 
 int main(int argc, char **argv) {
+    /* `score` never touches libtorch: skip the tuning re-exec (a second libtorch load, ~0.5 s). */
+    if (argc > 1 && strcmp(argv[1], "score") == 0) return cmd_score(argc - 1, argv + 1);
     /* Must come first: may re-exec this binary so OpenBLAS / ATen read their tuning variables
      * at load time. */
     vk_cpu_tune_reexec(argc, argv);
