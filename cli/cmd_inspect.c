@@ -6,6 +6,7 @@
 #include "cli/inspect_config.h"
 #include "model/weights/weights.h"
 #include "util/args.h"
+#include "util/ds.h"
 #include "util/error.h"
 #include "util/fileio.h"
 
@@ -104,14 +105,20 @@ static int add_sharded(report *r, const char *index_path) {
         rc = add_weight_file(r, p, e->valuestring);
         free(p);
     }
-    /* Every mapped tensor must be in the shard the index names. */
+    /* Every mapped tensor must be in the shard the index names (a hash map keeps this linear:
+     * mixture-of-experts checkpoints have tens of thousands of tensors). */
+    struct {
+        char *key;
+        const char *value;
+    } *where = NULL;
+    for (const cJSON *t = r->tensors->child; t && rc == 0; t = t->next)
+        shput(where, cJSON_GetObjectItem(t, "name")->valuestring, cJSON_GetObjectItem(t, "file")->valuestring);
     for (const cJSON *e = map->child; e && rc == 0; e = e->next) {
-        int found = 0;
-        for (const cJSON *t = r->tensors->child; t && !found; t = t->next)
-            found = strcmp(cJSON_GetObjectItem(t, "name")->valuestring, e->string) == 0 &&
-                    strcmp(cJSON_GetObjectItem(t, "file")->valuestring, e->valuestring) == 0;
-        if (!found) rc = vk_err_set("%s: tensor '%s' is mapped to %s, which does not hold it", index_path, e->string, e->valuestring);
+        ptrdiff_t i = shgeti(where, e->string);
+        if (i < 0 || strcmp(where[i].value, e->valuestring) != 0)
+            rc = vk_err_set("%s: tensor '%s' is mapped to %s, which does not hold it", index_path, e->string, e->valuestring);
     }
+    shfree(where);
     cJSON_AddNumberToObject(r->root, "shards", cJSON_GetArraySize(done));
     cJSON_Delete(done);
     cJSON_Delete(idx);
