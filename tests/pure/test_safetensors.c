@@ -12,6 +12,8 @@
 
 #include <criterion/criterion.h>
 #include <ftw.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <dirent.h>
 #include <stdint.h>
@@ -257,6 +259,31 @@ Test(safetensors_write, replaces_atomically) {
     cr_assert_not_null(w, "%s", vk_err_msg());
     cr_expect_eq(*(const int64_t *)vk_weights_find(w, "v")->data, 42);
     vk_weights_close(w);
+    free(path);
+    free(dir);
+}
+
+/* A write that fails midway (here: the file-size limit, standing in for a full disk) reports the
+ * path and leaves the previous file untouched and no temporary file behind. */
+Test(safetensors_write, failed_write_keeps_old_file) {
+    char *dir = tmp_file("out");
+    cr_assert_eq(mkdir(dir, 0700), 0);
+    char *path = vk_path_join(dir, "m.safetensors");
+    write_raw(path, "old", 3);
+    size_t n = 1 << 20;
+    unsigned char *big = calloc(n, 1);
+    vk_tensor_view t = {.name = "big", .dtype = VK_DTYPE_U8, .ndim = 1, .shape = {(int64_t)n}, .data = big, .nbytes = n};
+    signal(SIGXFSZ, SIG_IGN); /* let write() fail with EFBIG instead of killing the process */
+    struct rlimit lim = {4096, 4096};
+    cr_assert_eq(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    cr_expect_eq(vk_safetensors_write(path, &t, 1, NULL, 0), -1);
+    cr_expect(strstr(vk_err_msg(), path) && strstr(vk_err_msg(), "write failed"), "%s", vk_err_msg());
+    size_t len;
+    char *b = read_all(path, &len);
+    cr_expect(len == 3 && memcmp(b, "old", 3) == 0, "the old file was replaced");
+    cr_expect_eq(count_dir_entries(dir), 1, "temporary file left behind");
+    free(b);
+    free(big);
     free(path);
     free(dir);
 }
