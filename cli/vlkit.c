@@ -12,6 +12,8 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"caption", cmd_caption, "caption images with a BLIP checkpoint (greedy or beam search)"},
+    {"init", cmd_init, "write a random-initialised BLIP model folder of any config (tests, demos, benchmarks)"},
     {"inspect", cmd_inspect, "list tensors / config of a weight file, model folder or adapter"},
     {"score", cmd_score, "score caption (BLEU, ROUGE-L, CIDEr-D) or VQA predictions, no model needed"},
     {"env", cmd_env, "show libtorch, threads, BLAS kernel, CPU capability (why it is fast or slow)"},

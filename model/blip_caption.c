@@ -46,6 +46,11 @@ void blip_caption_free(blip_caption *m) {
     free(m);
 }
 
+int blip_caption_set_dtype(blip_caption *m, tt_dtype dt) {
+    if (dt != TT_F32 && dt != TT_BF16) return vk_err_set("compute dtype must be f32 or bf16, not %s", tt_dtype_name(dt));
+    return blip_vision_set_dtype(&m->vision, dt) || blip_text_set_dtype(&m->text, dt) ? -1 : 0;
+}
+
 tt_tensor *blip_caption_logits_from_embeds(const blip_caption *m, tt_tensor *image_embeds, tt_tensor *input_ids,
                                            const int64_t *attention_mask, int train) {
     blip_cross_kv cross;

@@ -25,6 +25,10 @@ typedef struct {
 blip_caption *blip_caption_load(const char *dir);
 void blip_caption_free(blip_caption *m);
 
+/* Compute dtype of every matrix product: TT_F32 (reference) or TT_BF16 (fast on CPUs with
+ * AVX512-BF16/AMX); LayerNorm, softmax, logits and loss stay float32. */
+int blip_caption_set_dtype(blip_caption *m, tt_dtype dt);
+
 /* Teacher-forced logits [B, L, V]; attention_mask [B, L] on the host (NULL: all ones).
  * Position t predicts token t+1. */
 tt_tensor *blip_caption_logits(const blip_caption *m, tt_tensor *pixels, tt_tensor *input_ids,

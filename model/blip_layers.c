@@ -34,6 +34,7 @@ void blip_norm_require(blip_norm *n, blip_params *p, const char *name, int64_t d
 }
 
 void blip_linear_release(blip_linear *l) {
+    blip_linear_set_dtype(l, TT_F32);
     free(l->name);
     tt_free(l->lora_a);
     tt_free(l->lora_b);
@@ -41,15 +42,38 @@ void blip_linear_release(blip_linear *l) {
     l->lora_a = l->lora_b = NULL;
 }
 
-tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train) {
-    tt_tensor *y = tt_linear(x, l->weight, l->bias);
-    if (!l->lora_a) return y;
-    tt_tensor *xd = l->lora_dropout > 0 ? tt_dropout(x, l->lora_dropout, train) : x;
-    tt_tensor *delta = tt_linear(tt_linear(xd, l->lora_a, NULL), l->lora_b, NULL);
-    return tt_add(y, tt_mul_scalar(delta, l->lora_scale));
+int blip_linear_set_dtype(blip_linear *l, tt_dtype dt) {
+    tt_free(l->weight_lp);
+    tt_free(l->bias_lp);
+    l->weight_lp = l->bias_lp = NULL;
+    if (dt == TT_F32) return 0;
+    l->weight_lp = tt_persist(tt_to_dtype(l->weight, dt));
+    l->bias_lp = l->bias ? tt_persist(tt_to_dtype(l->bias, dt)) : NULL;
+    return l->weight_lp && (!l->bias || l->bias_lp) ? 0 : -1;
 }
 
-tt_tensor *blip_norm_forward(const blip_norm *n, tt_tensor *x) { return tt_layer_norm(x, 1, n->weight, n->bias, n->eps); }
+tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train) {
+    tt_tensor *y;
+    if (l->weight_lp) {
+        int dt = tt_dtype_of(l->weight_lp);
+        y = tt_linear(tt_dtype_of(x) == dt ? x : tt_to_dtype(x, (tt_dtype)dt), l->weight_lp, l->bias_lp);
+    } else {
+        y = tt_linear(tt_dtype_of(x) == TT_F32 ? x : tt_to_dtype(x, TT_F32), l->weight, l->bias);
+    }
+    if (!l->lora_a) return y;
+    tt_tensor *x32 = tt_dtype_of(x) == TT_F32 ? x : tt_to_dtype(x, TT_F32);
+    tt_tensor *xd = l->lora_dropout > 0 ? tt_dropout(x32, l->lora_dropout, train) : x32;
+    tt_tensor *delta = tt_mul_scalar(tt_linear(tt_linear(xd, l->lora_a, NULL), l->lora_b, NULL), l->lora_scale);
+    if (l->weight_lp) return tt_add(tt_to_dtype(y, TT_F32), delta);
+    return tt_add(y, delta);
+}
+
+/* Always in float32: libtorch 1.13's CPU layer_norm does not mix dtypes, and bf16 statistics
+ * would cost accuracy. */
+tt_tensor *blip_norm_forward(const blip_norm *n, tt_tensor *x) {
+    if (tt_dtype_of(x) != TT_F32) x = tt_to_dtype(x, TT_F32);
+    return tt_layer_norm(x, 1, n->weight, n->bias, n->eps);
+}
 
 tt_tensor *blip_split_heads(tt_tensor *x, int heads) {
     int64_t shape[3];
@@ -65,8 +89,12 @@ tt_tensor *blip_merge_heads(tt_tensor *x) {
 }
 
 tt_tensor *blip_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_tensor *mask_add, double scale) {
+    int dt = tt_dtype_of(q);
     tt_tensor *scores = tt_matmul(q, tt_transpose(k, -1, -2));
+    if (dt != TT_F32) scores = tt_to_dtype(scores, TT_F32);
     if (scale != 1.0) scores = tt_mul_scalar(scores, scale);
     if (mask_add) scores = tt_add(scores, mask_add);
-    return tt_matmul(tt_softmax(scores, -1), v);
+    tt_tensor *probs = tt_softmax(scores, -1);
+    if (dt != TT_F32 && dt >= 0) probs = tt_to_dtype(probs, (tt_dtype)dt);
+    return tt_matmul(probs, v);
 }

@@ -17,6 +17,7 @@ typedef struct {
     double lora_scale;  /* alpha / r (or alpha / sqrt(r) with rsLoRA) */
     double lora_dropout;
     char *name;         /* state-dict prefix, e.g. "text_decoder.bert.encoder.layer.0.attention.self.query" */
+    tt_tensor *weight_lp, *bias_lp; /* owned bf16 copies when the model computes in bf16, else NULL */
 } blip_linear;
 
 typedef struct {
@@ -29,14 +30,19 @@ void blip_linear_require(blip_linear *l, blip_params *p, const char *name, int64
 void blip_norm_require(blip_norm *n, blip_params *p, const char *name, int64_t dim, double eps);
 void blip_linear_release(blip_linear *l); /* frees the name and any LoRA tensors */
 
+/* Output dtype is the compute dtype: float32, or bf16 after blip_linear_set_dtype(l, TT_BF16)
+ * (the input is cast as needed; the LoRA branch runs in float32 and is added in). */
 tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train);
+/* TT_BF16: keep bf16 copies of weight and bias for the matrix products; TT_F32: drop them. */
+int blip_linear_set_dtype(blip_linear *l, tt_dtype dt);
 tt_tensor *blip_norm_forward(const blip_norm *n, tt_tensor *x);
 
 /* [B, T, H*d] -> [B, H, T, d] and back. */
 tt_tensor *blip_split_heads(tt_tensor *x, int heads);
 tt_tensor *blip_merge_heads(tt_tensor *x);
 /* softmax(q k^T * scale + mask_add) v; q [B,H,L,d], k/v [B,H,S,d], mask_add broadcastable to
- * [B,H,L,S] or NULL. Returns [B,H,L,d]. */
+ * [B,H,L,S] or NULL. Returns [B,H,L,d]. With bf16 q/k/v the products run in bf16 and the
+ * softmax (and mask) in float32. */
 tt_tensor *blip_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_tensor *mask_add, double scale);
 
 /* snprintf into a static rotating buffer: names built on the fly for require() calls. */

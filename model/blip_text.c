@@ -265,8 +265,24 @@ tt_tensor *blip_text_forward(const blip_text *t, const blip_text_args *a) {
 tt_tensor *blip_text_lm_head(const blip_text *t, tt_tensor *hidden, int train) {
     tt_scope_begin();
     tt_tensor *h = tt_gelu(blip_linear_forward(&t->head_transform, hidden, train));
-    tt_tensor *logits = tt_keep(blip_linear_forward(&t->head_decoder, blip_norm_forward(&t->head_ln, h), train));
+    tt_tensor *logits = blip_linear_forward(&t->head_decoder, blip_norm_forward(&t->head_ln, h), train);
+    if (tt_dtype_of(logits) != TT_F32) logits = tt_to_dtype(logits, TT_F32);
+    logits = tt_keep(logits);
     tt_scope_end();
     if (!logits) vk_err_set("LM head: %s", tt_last_error());
     return logits;
+}
+
+int blip_text_set_dtype(blip_text *t, tt_dtype dt) {
+    int rc = 0;
+    for (int i = 0; i < t->cfg.num_hidden_layers; i++) {
+        blip_text_layer *L = &t->layers[i];
+        blip_linear *ls[] = {&L->self.query,  &L->self.key,   &L->self.value,   &L->self.out,    &L->cross.query,
+                             &L->cross.key,   &L->cross.value, &L->cross.out,   &L->intermediate, &L->output};
+        for (size_t k = 0; k < sizeof ls / sizeof ls[0]; k++)
+            if (ls[k]->weight && blip_linear_set_dtype(ls[k], dt)) rc = -1;
+    }
+    if (t->has_lm_head && (blip_linear_set_dtype(&t->head_transform, dt) || blip_linear_set_dtype(&t->head_decoder, dt)))
+        rc = -1;
+    return rc ? vk_err_set("text tower to %s: %s", tt_dtype_name(dt), tt_last_error()) : 0;
 }

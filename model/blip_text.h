@@ -75,7 +75,9 @@ typedef struct {
 
 /* Last hidden state [B, L, D] (new handle). */
 tt_tensor *blip_text_forward(const blip_text *t, const blip_text_args *a);
-/* LM head: [B, L, D] -> logits [B, L, V]. */
+/* Matrix products in dt (TT_BF16 or TT_F32); LayerNorm, softmax and logits stay float32. */
+int blip_text_set_dtype(blip_text *t, tt_dtype dt);
+/* LM head: [B, L, D] -> logits [B, L, V] (float32). */
 tt_tensor *blip_text_lm_head(const blip_text *t, tt_tensor *hidden, int train);
 
 #endif

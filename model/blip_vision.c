@@ -1,5 +1,7 @@
 #include "model/blip_vision.h"
 
+#include "util/error.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,4 +91,14 @@ tt_tensor *blip_vision_pool(const blip_vision *v, tt_tensor *last_hidden_state) 
     tt_tensor *out = tt_keep(blip_norm_forward(&v->post_layernorm, tt_select(last_hidden_state, 1, 0)));
     tt_scope_end();
     return out;
+}
+
+int blip_vision_set_dtype(blip_vision *v, tt_dtype dt) {
+    for (int i = 0; i < v->cfg.num_hidden_layers; i++) {
+        blip_vision_layer *L = &v->layers[i];
+        if (blip_linear_set_dtype(&L->qkv, dt) || blip_linear_set_dtype(&L->proj, dt) || blip_linear_set_dtype(&L->fc1, dt) ||
+            blip_linear_set_dtype(&L->fc2, dt))
+            return vk_err_set("vision tower to %s: %s", tt_dtype_name(dt), tt_last_error());
+    }
+    return 0;
 }

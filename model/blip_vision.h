@@ -31,6 +31,8 @@ void blip_vision_release(blip_vision *v);
  * hidden (optional, num_hidden_layers + 1 entries): input of each layer, then the last layer's
  * output before post_layernorm, as HF's output_hidden_states. Returned handles are new. */
 tt_tensor *blip_vision_forward(const blip_vision *v, tt_tensor *pixels, tt_tensor **hidden, int train);
+/* Matrix products in dt (TT_BF16 or TT_F32); LayerNorm and softmax stay float32. */
+int blip_vision_set_dtype(blip_vision *v, tt_dtype dt);
 /* pooler_output: post_layernorm applied again to last_hidden_state[:, 0]. */
 tt_tensor *blip_vision_pool(const blip_vision *v, tt_tensor *last_hidden_state);
 
