@@ -47,6 +47,7 @@ CLI_OBJ   = $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 
 PURE_TESTS  = $(patsubst tests/pure/%.c,$(BUILD)/tests/%,$(wildcard tests/pure/test_*.c))
 TORCH_TESTS = $(patsubst tests/torch/%.c,$(BUILD)/tests/%,$(wildcard tests/torch/test_*.c))
+CLI_TESTS   = $(patsubst tests/cli/%.c,$(BUILD)/tests/cli_%,$(wildcard tests/cli/test_*.c))
 TEST_COMMON = $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard tests/common/*.c))
 
 ASAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -89,6 +90,11 @@ $(BUILD)/tests/%: tests/torch/%.c $(TEST_COMMON) $(BUILD)/libvlkit_torch.a $(BUI
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@.o
 	$(CXX) -o $@ $@.o $(TEST_COMMON) $(BUILD)/libvlkit_torch.a $(BUILD)/libvlkit_core.a $(TORCH_LIBS) $(CORE_LIBS) $(TEST_LIBS)
 
+# End-to-end tests of the binary written in C (they run build/vlkit and parse its output).
+$(BUILD)/tests/cli_%: tests/cli/%.c $(TEST_COMMON) $(BUILD)/libvlkit_core.a
+	@mkdir -p $(@D)
+	$(CC) $(BASE_CFLAGS) $(CFLAGS) -o $@ $< $(TEST_COMMON) $(BUILD)/libvlkit_core.a $(CORE_LIBS) $(TEST_LIBS)
+
 # Sanitizer build of the pure-C parts and their tests.
 $(BUILD)/asan/%.o: %.c
 	@mkdir -p $(@D)
@@ -111,8 +117,8 @@ check-pure: $(PURE_TESTS)
 check-torch: $(TORCH_TESTS) $(BUILD)/vlkit
 	@bash scripts/run-tests.sh $(TORCH_TESTS)
 
-check-cli: $(BUILD)/vlkit
-	@bash scripts/run-tests.sh $(wildcard tests/cli/test_*.sh)
+check-cli: $(BUILD)/vlkit $(CLI_TESTS)
+	@VLKIT_BIN=$(abspath $(BUILD)/vlkit) bash scripts/run-tests.sh $(CLI_TESTS) $(wildcard tests/cli/test_*.sh)
 
 asan: $(ASAN_TESTS)
 	@ASAN_OPTIONS=detect_leaks=1 bash scripts/run-tests.sh $(ASAN_TESTS)

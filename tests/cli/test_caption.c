@@ -1,0 +1,136 @@
+/* test_caption.c — `vlkit caption` end to end: the binary's --json ids for the fixture images
+ * equal transformers' generate() ids (greedy and beam 3 with a prompt, flags taken from the
+ * fixture's kwargs); bad images are reported and skipped with exit status 1; usage errors exit 2. */
+#include "tests/common/fixtures.h"
+
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+
+static const char *vlkit(void) {
+    const char *b = getenv("VLKIT_BIN");
+    return b && *b ? b : "build/vlkit";
+}
+
+/* Run a shell command; stdout into *out (malloc'd), returns the exit status. */
+static int run(const char *cmd, char **out) {
+    FILE *p = popen(cmd, "r");
+    cr_assert_not_null(p);
+    size_t cap = 1 << 16, n = 0;
+    char *buf = malloc(cap);
+    for (size_t k; (k = fread(buf + n, 1, cap - n - 1, p)) > 0;) {
+        n += k;
+        if (n + 1 == cap) buf = realloc(buf, cap *= 2);
+    }
+    buf[n] = 0;
+    int st = pclose(p);
+    *out = buf;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static const cJSON *generation(cJSON *expected, const char *name) {
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(expected, "generation"), name);
+    cr_assert_not_null(g);
+    return g;
+}
+
+static void check_lines(const char *output, const cJSON *want_ids, const char *const *images) {
+    const char *line = output;
+    for (int i = 0; i < cJSON_GetArraySize(want_ids); i++) {
+        const char *end = strchr(line, '\n');
+        cr_assert_not_null(end, "missing output line %d in:\n%s", i, output);
+        cJSON *o = cJSON_ParseWithLength(line, (size_t)(end - line));
+        cr_assert_not_null(o, "not JSON: %.*s", (int)(end - line), line);
+        cr_assert(strstr(cJSON_GetObjectItemCaseSensitive(o, "image")->valuestring, images[i]));
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(o, "ids"), *want = cJSON_GetArrayItem(want_ids, i);
+        char *a = cJSON_PrintUnformatted(ids), *b = cJSON_PrintUnformatted(want);
+        cr_assert_str_eq(a, b, "image %s", images[i]);
+        free(a), free(b);
+        cJSON_Delete(o);
+        line = end + 1;
+    }
+}
+
+static const char *const images[] = {"img0_landscape_rgb.png", "img1_portrait_rgb_q90_420.jpg"};
+
+Test(cli_caption, greedy_ids_equal_transformers) {
+    cJSON *expected = fixture_json("blip-tiny/captioning/expected.json");
+    const cJSON *g = generation(expected, "greedy");
+    const cJSON *kw = cJSON_GetObjectItemCaseSensitive(g, "kwargs");
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "%s caption --json --max-length %d --model %s %s/%s %s/%s", vlkit(),
+             cJSON_GetObjectItemCaseSensitive(kw, "max_length")->valueint, fixture_path("blip-tiny/captioning/model"),
+             fixture_path("blip-tiny/preprocess/images"), images[0], fixture_path("blip-tiny/preprocess/images"), images[1]);
+    cr_assert_eq(run(cmd, &out), 0, "%s", cmd);
+    check_lines(out, cJSON_GetObjectItemCaseSensitive(g, "ids"), images);
+    free(out);
+    cJSON_Delete(expected);
+}
+
+Test(cli_caption, beam_search_with_prompt_ids_equal_transformers) {
+    cJSON *expected = fixture_json("blip-tiny/captioning/expected.json");
+    const cJSON *g = generation(expected, "beam3_prompt");
+    const cJSON *kw = cJSON_GetObjectItemCaseSensitive(g, "kwargs");
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "%s caption --json --beams %d --max-length %d --min-length %d --prompt '%s' --model %s %s/%s %s/%s",
+             vlkit(), cJSON_GetObjectItemCaseSensitive(kw, "num_beams")->valueint,
+             cJSON_GetObjectItemCaseSensitive(kw, "max_length")->valueint,
+             cJSON_GetObjectItemCaseSensitive(kw, "min_length")->valueint,
+             cJSON_GetObjectItemCaseSensitive(g, "prompt")->valuestring, fixture_path("blip-tiny/captioning/model"),
+             fixture_path("blip-tiny/preprocess/images"), images[0], fixture_path("blip-tiny/preprocess/images"), images[1]);
+    cr_assert_eq(run(cmd, &out), 0, "%s", cmd);
+    check_lines(out, cJSON_GetObjectItemCaseSensitive(g, "ids"), images);
+    free(out);
+    /* the plain output is "path<TAB>caption" with the decoded text */
+    snprintf(cmd, sizeof cmd, "%s caption --beams 3 --min-length 5 --prompt 'a picture of' --model %s %s/%s", vlkit(),
+             fixture_path("blip-tiny/captioning/model"), fixture_path("blip-tiny/preprocess/images"), images[0]);
+    cr_assert_eq(run(cmd, &out), 0);
+    const char *tab = strchr(out, '\t');
+    cr_assert_not_null(tab);
+    char want[512];
+    snprintf(want, sizeof want, "%s\n", cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(g, "texts"), 0)->valuestring);
+    cr_assert_str_eq(tab + 1, want);
+    free(out);
+    cJSON_Delete(expected);
+}
+
+Test(cli_caption, bad_images_are_reported_and_skipped) {
+    char *dir = test_tmpdir();
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "printf 'not an image' > %s/broken.png && : > %s/empty.jpg", dir, dir);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s caption --model %s %s/broken.png %s/%s %s/empty.jpg %s/missing.png 2>%s/err", vlkit(),
+             fixture_path("blip-tiny/captioning/model"), dir, fixture_path("blip-tiny/preprocess/images"), images[0], dir, dir,
+             dir);
+    cr_assert_eq(run(cmd, &out), 1, "a failed image must make the exit status 1");
+    cr_assert_eq(strchr(out, '\n') - out + 1, (long)strlen(out), "exactly the good image is captioned:\n%s", out);
+    cr_assert(strstr(out, images[0]));
+    free(out);
+    snprintf(cmd, sizeof cmd, "cat %s/err", dir);
+    run(cmd, &out);
+    cr_assert(strstr(out, "broken.png") && strstr(out, "empty.jpg") && strstr(out, "missing.png"), "%s", out);
+    cr_assert(strstr(out, "3 of 4 images"), "%s", out);
+    free(out);
+    free(dir);
+}
+
+Test(cli_caption, usage_and_model_errors) {
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "%s caption --model %s --beams 0 x.png 2>&1", vlkit(), fixture_path("blip-tiny/captioning/model"));
+    cr_assert_eq(run(cmd, &out), 2);
+    cr_assert(strstr(out, "--beams"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s caption --model /nonexistent/model x.png 2>&1", vlkit());
+    cr_assert_eq(run(cmd, &out), 1);
+    cr_assert(strstr(out, "vlkit: error:") && strstr(out, "/nonexistent/model"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s caption --model %s --dtype f8 x.png 2>&1", vlkit(), fixture_path("blip-tiny/captioning/model"));
+    cr_assert_eq(run(cmd, &out), 2);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s caption --help", vlkit());
+    cr_assert_eq(run(cmd, &out), 0);
+    cr_assert(strstr(out, "--beams") && strstr(out, "--prompt"));
+    free(out);
+}
