@@ -253,10 +253,12 @@ static int run_vqa(void) {
     cJSON_AddItemToObject(un, "perQuestionType", group_object(r.per_question_type, r.n_question_types, 0));
     if (per_question) {
         cJSON *pq = cJSON_AddObjectToObject(root, "per_question");
+        cJSON *upq = cJSON_AddObjectToObject(un, "per_question");
         for (size_t i = 0; i < v.n; i++) {
             char id[32];
             snprintf(id, sizeof id, "%lld", v.items[i].question_id);
             cJSON_AddNumberToObject(pq, id, r.per_question_rounded[i]);
+            cJSON_AddNumberToObject(upq, id, r.per_question[i]);
         }
     }
     if (as_json) {
