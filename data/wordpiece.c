@@ -49,21 +49,23 @@ static int64_t piece_id(const wordpiece *tok, const char *s, int vocab_id) {
     return vocab_id >= 0 ? vocab_id : tok->ids.unk;
 }
 
-/* WordpieceTokenizer.tokenize for one word, ids appended to *out. `buf` is scratch. */
-static void wordpiece_word(const wordpiece *tok, const char *w, int64_t **out, char **buf) {
+/* WordpieceTokenizer.tokenize for one word, ids appended to *out. `buf` and `offs` are scratch. */
+static void wordpiece_word(const wordpiece *tok, const char *w, int64_t **out, char **buf, size_t **offs) {
     size_t nb = strlen(w), np = strlen(tok->prefix);
-    size_t off[128];   /* byte offset of each code point; words over max_chars never get here */
     size_t ncp = 0;
     utf8proc_int32_t cp;
+    arrsetlen(*offs, 0);
     for (size_t i = 0; i < nb;) {
-        if (ncp >= (size_t)tok->max_chars || ncp + 1 >= sizeof off / sizeof *off) {
+        if (ncp >= (size_t)tok->max_chars) {
             arrput(*out, tok->ids.unk);   /* longer than max_input_chars_per_word */
             return;
         }
-        off[ncp++] = i;
+        arrput(*offs, i);   /* byte offset of each code point: pieces end on characters */
+        ncp++;
         i += (size_t)utf8proc_iterate((const utf8proc_uint8_t *)w + i, (utf8proc_ssize_t)(nb - i), &cp);
     }
-    off[ncp] = nb;
+    arrput(*offs, nb);
+    const size_t *off = *offs;
     arrsetlen(*buf, np + nb + 1);
     size_t first = arrlenu(*out);
     for (size_t start = 0; start < ncp;) {
@@ -91,12 +93,14 @@ static int tokenize_into(const wordpiece *tok, const char *text, int64_t **out) 
     bert_pieces p;
     if (basic_split(tok, text, &p) != 0) return -1;
     char *buf = NULL;
+    size_t *offs = NULL;
     for (size_t i = 0; i < bert_pieces_count(&p); i++) {
         const char *s = bert_pieces_at(&p, i);
         if (p.special[i]) arrput(*out, piece_id(tok, s, wp_vocab_find(tok, s)));
-        else wordpiece_word(tok, s, out, &buf);
+        else wordpiece_word(tok, s, out, &buf, &offs);
     }
     arrfree(buf);
+    arrfree(offs);
     bert_pieces_free(&p);
     return 0;
 }
