@@ -8,5 +8,6 @@ int cmd_inspect(int argc, char **argv);
 int cmd_score(int argc, char **argv);
 int cmd_caption(int argc, char **argv);
 int cmd_init(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
 
 #endif

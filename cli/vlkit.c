@@ -16,6 +16,7 @@ static const command commands[] = {
     {"init", cmd_init, "write a random-initialised BLIP model folder of any config (tests, demos, benchmarks)"},
     {"inspect", cmd_inspect, "list tensors / config of a weight file, model folder or adapter"},
     {"score", cmd_score, "score caption (BLEU, ROUGE-L, CIDEr-D) or VQA predictions, no model needed"},
+    {"bench", cmd_bench, "measure matmul ceilings and BLIP-base captioning speed, fp32 and bf16 (make bench)"},
     {"env", cmd_env, "show libtorch, threads, BLAS kernel, CPU capability (why it is fast or slow)"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

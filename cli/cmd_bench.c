@@ -1,0 +1,240 @@
+/* vlkit bench — speed as ratios measured in one run: the machine's matmul ceilings, then the
+ * BLIP-base vision tower and captioning (greedy, beam 3) at batch 8, in fp32 and bf16.
+ * Variants are interleaved over several rounds and the best time of each is kept, because this
+ * kind of host drifts by up to 2x for seconds at a time. */
+#include "cli/commands.h"
+#include "model/blip_captioner.h"
+#include "model/blip_init.h"
+#include "util/args.h"
+#include "util/error.h"
+#include "util/fileio.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Exact FLOP counts for BLIP-base at 384x384 (issue 4): vision tower per image, cross-attention
+ * K/V per image, one decoded token per row. */
+#define VISION_GFLOP 110.97
+#define CROSS_KV_GFLOP 16.34
+#define TOKEN_GFLOP 0.268
+/* transformers 4.43.4 on the reference host (same Debian libtorch, 2 threads), seconds per 8
+ * images, 19 forced decoding steps: vision, greedy, beam 3 — fp32 then bf16. */
+static const double hf_seconds[3][2] = {{5.3, 2.5}, {22.6, 6.1}, {45.1, 13.2}};
+
+static double now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double matmul_gflops(tt_dtype dt, int n, int reps) {
+    tt_scope_begin();
+    tt_tensor *a = tt_to_dtype(tt_randn((int64_t[]){n, n}, 2, TT_F32), dt);
+    tt_tensor *b = tt_to_dtype(tt_randn((int64_t[]){n, n}, 2, TT_F32), dt);
+    tt_free(tt_matmul(a, b)); /* warm-up: oneDNN builds its kernels on first use */
+    double best = INFINITY;
+    for (int r = 0; r < reps; r++) {
+        double t0 = now();
+        tt_tensor *c = tt_matmul(a, b);
+        double t = now() - t0;
+        if (!c) best = NAN;
+        tt_free(c);
+        if (t < best) best = t;
+    }
+    tt_scope_end();
+    return 2.0 * n * (double)n * n / best / 1e9;
+}
+
+typedef enum { RUN_VISION, RUN_GREEDY, RUN_BEAM } run_kind;
+
+static double time_run(blip_captioner *c, run_kind kind, const float *pixels, int batch, int max_length, int64_t **ids_out) {
+    double t0 = now();
+    if (kind == RUN_VISION) {
+        int grad = tt_set_grad_enabled(0);
+        int64_t S = c->model->cfg.vision.image_size;
+        tt_tensor *px = tt_from_blob((void *)pixels, (int64_t[]){batch, 3, S, S}, 4, TT_F32, NULL, NULL);
+        tt_tensor *emb = blip_vision_forward(&c->model->vision, px, NULL, 0);
+        int ok = emb != NULL;
+        tt_free(emb);
+        tt_free(px);
+        tt_set_grad_enabled(grad);
+        return ok ? now() - t0 : NAN;
+    }
+    blip_gen_params gp = blip_gen_default_params(&c->model->cfg.text);
+    gp.num_beams = kind == RUN_BEAM ? 3 : 1;
+    gp.max_length = max_length;
+    gp.min_length = max_length; /* forced to full length: fixed decoder work */
+    blip_caption_result r;
+    if (blip_captioner_run(c, pixels, batch, NULL, &gp, &r) != 0) return NAN;
+    double t = now() - t0;
+    if (ids_out) {
+        *ids_out = r.ids;
+        r.ids = NULL;
+    }
+    blip_caption_result_free(&r);
+    return t;
+}
+
+/* Fraction of rows whose greedy ids are identical in fp32 and bf16. */
+static double agreement(const int64_t *a, const int64_t *b, int rows, int64_t len, double *token_share) {
+    int same_rows = 0;
+    int64_t same_tokens = 0;
+    for (int r = 0; r < rows; r++) {
+        int same = 1;
+        for (int64_t j = 0; j < len; j++) {
+            int eq = a[r * len + j] == b[r * len + j];
+            same &= eq;
+            same_tokens += eq;
+        }
+        same_rows += same;
+    }
+    *token_share = (double)same_tokens / (double)(rows * len);
+    return (double)same_rows / rows;
+}
+
+static int fixture_agreement(const char *fixtures, double *rows_share) {
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s/blip-tiny/captioning/model", fixtures);
+    if (!vk_is_dir(dir)) return -1;
+    blip_captioner *c = blip_captioner_load(dir);
+    if (!c) return -1;
+    char imgdir[4096];
+    snprintf(imgdir, sizeof imgdir, "%s/blip-tiny/preprocess/images", fixtures);
+    static const char *const names[] = {"img0_landscape_rgb.png", "img1_portrait_rgb_q90_420.jpg", "img2_gray.png",
+                                        "img3_rgba.png", "img4_exact_rgb.png", "img5_small_q95_444.jpg"};
+    int n = 6;
+    size_t per = image_preproc_numel(&c->preproc);
+    float *px = malloc(sizeof(float) * per * (size_t)n);
+    int rc = px ? 0 : -1;
+    for (int i = 0; i < n && !rc; i++) {
+        char p[4200];
+        snprintf(p, sizeof p, "%s/%s", imgdir, names[i]);
+        rc = image_preprocess_file(&c->preproc, p, px + per * (size_t)i);
+    }
+    blip_gen_params gp = blip_gen_default_params(&c->model->cfg.text);
+    blip_caption_result a, b;
+    if (!rc) rc = blip_captioner_run(c, px, n, NULL, &gp, &a);
+    if (!rc && !(rc = blip_caption_set_dtype(c->model, TT_BF16))) {
+        rc = blip_captioner_run(c, px, n, NULL, &gp, &b);
+        if (!rc) {
+            int same = 0;
+            for (int i = 0; i < n; i++) same += strcmp(a.texts[i], b.texts[i]) == 0 && a.len == b.len;
+            *rows_share = (double)same / n;
+            blip_caption_result_free(&b);
+        }
+    }
+    if (!rc) blip_caption_result_free(&a);
+    free(px);
+    blip_captioner_free(c);
+    return rc;
+}
+
+int cmd_bench(int argc, char **argv) {
+    static const char *model = NULL;
+    static int batch = 8, rounds = 2, max_length = 20, threads = 0, skip_beam = 0;
+    static const vk_arg opts[] = {
+        {"--model", "DIR", VK_ARG_STRING, &model, "BLIP-base-size captioning folder (default: made once with vlkit init)", NULL, 0},
+        {"--batch-size", "N", VK_ARG_INT, &batch, "images per batch (default 8)", NULL, 0},
+        {"--rounds", "N", VK_ARG_INT, &rounds, "interleaved rounds, best time kept (default 2)", NULL, 0},
+        {"--max-length", "N", VK_ARG_INT, &max_length, "forced caption length incl. [DEC] (default 20)", NULL, 0},
+        {"--threads", "N", VK_ARG_INT, &threads, "CPU threads (default: all cores)", NULL, 0},
+        {"--no-beam", NULL, VK_ARG_FLAG, &skip_beam, "skip the beam-search rows (faster)", NULL, 0},
+        {0}};
+    static const vk_argspec spec = {"bench", "[options]",
+                                    "Measure matmul ceilings and BLIP-base captioning speed (fp32 and bf16) in one run; "
+                                    "print ratios.",
+                                    opts, 0, 0, NULL};
+    int rc = vk_args_parse(&spec, argc, argv, NULL);
+    if (rc != VK_ARGS_OK) return rc == VK_ARGS_HELP ? 0 : 2;
+    if (batch < 1 || rounds < 1 || max_length < 2) {
+        vk_print_error("bench: --batch-size, --rounds >= 1 and --max-length >= 2");
+        return 2;
+    }
+    if (threads > 0) tt_set_num_threads(threads);
+    const char *dir = model ? model : "build/bench-blip-base";
+    char *cfg = vk_path_join(dir, "config.json");
+    if (!model && !vk_file_exists(cfg)) {
+        fprintf(stderr, "bench: creating %s (BLIP-base size, random weights; once)\n", dir);
+        blip_init_options o = {"configs/blip-base.json", dir, 0, NULL};
+        if (blip_init_folder(&o) != 0) {
+            vk_print_error("bench: %s", vk_err_msg());
+            free(cfg);
+            return 1;
+        }
+    }
+    free(cfg);
+    blip_captioner *c = blip_captioner_load(dir);
+    if (!c) {
+        vk_print_error("bench: %s", vk_err_msg());
+        return 1;
+    }
+    printf("vlkit bench: %s, batch %d, %dx%d images, %d forced decoding steps, %d threads, %d round(s)\n", dir, batch,
+           c->model->cfg.vision.image_size, c->model->cfg.vision.image_size, max_length - 1, tt_get_num_threads(), rounds);
+    double ceiling[2] = {matmul_gflops(TT_F32, 2048, 3), matmul_gflops(TT_BF16, 2048, 3)};
+    printf("matmul 2048^3 ceiling: fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s (bf16/fp32 %.2fx)\n\n", ceiling[0], ceiling[1],
+           ceiling[1] / ceiling[0]);
+
+    size_t per = image_preproc_numel(&c->preproc);
+    float *pixels = malloc(sizeof(float) * per * (size_t)batch);
+    for (size_t i = 0; pixels && i < per * (size_t)batch; i++) pixels[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    /* warm-up at batch 1 in both dtypes (first-use kernel builds) */
+    time_run(c, RUN_VISION, pixels, 1, max_length, NULL);
+    blip_caption_set_dtype(c->model, TT_BF16);
+    time_run(c, RUN_VISION, pixels, 1, max_length, NULL);
+    blip_caption_set_dtype(c->model, TT_F32);
+
+    int nkinds = skip_beam ? 2 : 3;
+    double best[3][2];
+    for (int k = 0; k < 3; k++) best[k][0] = best[k][1] = INFINITY;
+    int64_t *ids[2] = {NULL, NULL};
+    for (int r = 0; r < rounds; r++)
+        for (int k = 0; k < nkinds; k++)
+            for (int d = 0; d < 2; d++) {
+                if (blip_caption_set_dtype(c->model, d ? TT_BF16 : TT_F32)) break;
+                int64_t *got = NULL;
+                double t = time_run(c, (run_kind)k, pixels, batch, max_length, k == RUN_GREEDY && !ids[d] ? &got : NULL);
+                if (got) ids[d] = got;
+                if (isnan(t)) {
+                    vk_print_error("bench: %s", vk_err_msg());
+                    free(pixels);
+                    blip_captioner_free(c);
+                    return 1;
+                }
+                if (t < best[k][d]) best[k][d] = t;
+            }
+    static const char *const names[3] = {"vision tower", "greedy", "beam 3"};
+    double steps = max_length - 1;
+    printf("%-13s %-6s %9s %9s %10s %9s %12s\n", "", "dtype", "s/batch", "images/s", "GFLOP/s", "ceiling", "vs HF ref");
+    for (int k = 0; k < nkinds; k++)
+        for (int d = 0; d < 2; d++) {
+            double t = best[k][d];
+            double rows = k == RUN_BEAM ? 3.0 * batch : batch;
+            double gflop = batch * VISION_GFLOP + (k ? batch * CROSS_KV_GFLOP + rows * steps * TOKEN_GFLOP : 0);
+            double hf = hf_seconds[k][d] * batch / 8.0;
+            printf("%-13s %-6s %9.2f %9.2f %10.0f %8.0f%% %11.2fx\n", d ? "" : names[k], d ? "bf16" : "fp32", t, batch / t,
+                   gflop / t, 100.0 * gflop / t / ceiling[d], hf / t);
+        }
+    printf("\nGFLOP/s: exact model FLOPs (vision %.2f, cross K/V %.2f GFLOP per image, %.3f per token and row) / time.\n"
+           "ceiling: share of this run's matmul ceiling of the same dtype.\n"
+           "vs HF ref: transformers 4.43.4's seconds per 8 images on the reference host (vision %.1f/%.1f, greedy %.1f/%.1f,\n"
+           "beam %.1f/%.1f s fp32/bf16) over ours; that host had AMX, so compare the ceiling ratios across hosts.\n",
+           VISION_GFLOP, CROSS_KV_GFLOP, TOKEN_GFLOP, hf_seconds[0][0], hf_seconds[0][1], hf_seconds[1][0], hf_seconds[1][1],
+           hf_seconds[2][0], hf_seconds[2][1]);
+    if (ids[0] && ids[1]) {
+        double tok, rows = agreement(ids[0], ids[1], batch, max_length, &tok);
+        printf("bf16 vs fp32 greedy ids, base-size model (random weights): %.0f%% of rows identical, %.1f%% of tokens\n",
+               100 * rows, 100 * tok);
+    }
+    const char *fx = getenv("VLKIT_FIXTURES");
+    double fixture_rows;
+    if (fixture_agreement(fx && *fx ? fx : "../shared/fixtures", &fixture_rows) == 0)
+        printf("bf16 vs fp32 greedy captions, blip-tiny fixture images: %.0f%% identical\n", 100 * fixture_rows);
+    free(ids[0]);
+    free(ids[1]);
+    free(pixels);
+    blip_captioner_free(c);
+    return 0;
+}
