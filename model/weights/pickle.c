@@ -492,10 +492,13 @@ static int run(unpickler *u, obj **result) {
             break;
         }
         case '0': if (!pop(u)) return -1; break;
-        case '1': /* POP_MARK */
+        case '1': { /* POP_MARK */
             if (arrlenu(u->marks) == 0) return fail(u, "POP_MARK without MARK");
-            arrsetlen(u->stack, arrpop(u->marks));
+            /* arrsetlen evaluates its length argument twice: pop the mark first, once */
+            size_t m = arrpop(u->marks);
+            arrsetlen(u->stack, m);
             break;
+        }
         case '2': if (!(o = top(u)) || push(u, o)) return -1; break;
         default:
             return fail(u, "opcode 0x%02x is not accepted in a weights file", op);

@@ -4,6 +4,7 @@
  * tensors of the fixture model.safetensors. Everything else is built here by hand, byte by byte: a
  * small zip writer (stored / deflated / zip64 records) and pickle opcodes, so each test knows the
  * values it expects without running the code under test. */
+#include "model/weights/pickle.h"
 #include "model/weights/torchbin.h"
 #include "model/weights/weights.h"
 #include "tests/common/fixtures.h"
@@ -639,4 +640,15 @@ Test(torchbin_corrupt, legacy_torch_save_named) {
     cr_expect_null(vk_weights_open(path));
     cr_expect(strstr(vk_err_msg(), "legacy") && strstr(vk_err_msg(), path), "%s", vk_err_msg());
     free(path);
+}
+
+Test(torchbin_pickle, pop_mark_pops_one_mark) {
+    /* Found by fuzz_pickle: POP_MARK popped two marks (a macro evaluated its argument twice), so
+     * a later SETITEMS lost its MARK. EMPTY_DICT MARK MARK POP_MARK SETITEMS STOP = {}. */
+    static const unsigned char p[] = {0x80, 2, '}', '(', '(', '1', 'u', '.'};
+    vk_pickle_tensor *t = NULL;
+    size_t n = 1;
+    cr_assert_eq(vk_pickle_load_state_dict("popmark", p, sizeof p, &t, &n), 0, "%s", vk_err_msg());
+    cr_expect_eq(n, 0);
+    vk_pickle_tensors_free(t, n);
 }
