@@ -249,7 +249,8 @@ int bert_basic_split(const bert_basic_opts *o, const char *text, size_t len, ber
         i += sp;
         seg = i;
     }
-    if (rc == 0) rc = split_segment(o, low + seg, n - seg, out);
+    /* low is NULL for an empty text: no pointer arithmetic on it (UB even with offset 0) */
+    if (rc == 0) rc = split_segment(o, low ? low + seg : "", n - seg, out);
     arrfree(low);
     if (rc != 0) bert_pieces_free(out);
     return rc;

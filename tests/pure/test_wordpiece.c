@@ -486,3 +486,18 @@ Test(wordpiece, decode_edge_cases) {
     free(d);
     wordpiece_free(t);
 }
+
+Test(wordpiece, empty_text) {
+    /* Found by fuzz_wordpiece (UBSan: offset applied to a NULL buffer for the empty string). */
+    wordpiece *t = load_ok(fixture_path(TOKDIR));
+    char **w;
+    size_t n = 1;
+    cr_assert_eq(wordpiece_basic_tokenize(t, "", &w, &n), 0, "%s", vk_err_msg());
+    cr_expect_eq(n, 0);
+    wordpiece_strings_free(w, n);
+    int64_t *ids = NULL;
+    cr_assert_eq(wordpiece_tokenize(t, "", &ids, &n), 0, "%s", vk_err_msg());
+    cr_expect_eq(n, 0);
+    free(ids);
+    wordpiece_free(t);
+}
