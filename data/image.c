@@ -1,5 +1,6 @@
 /* image.c — stb_image decoding to RGB with the checks a loader facing user files needs. */
 #include "data/image.h"
+#include "data/jpeg_check.h"
 
 #include "util/error.h"
 #include "util/fileio.h"
@@ -82,6 +83,8 @@ static int check_size(const char *name, const char *fmt, long long w, long long 
 int image_probe_memory(const void *data, size_t len, const char *name, int *width, int *height) {
     if (len == 0) return vk_err_set("%s: empty file (0 bytes), not an image", name);
     if (len > INT_MAX) return vk_err_set("%s: file too large (%zu bytes)", name, len);
+    /* before any stb call: stbi_info already builds the Huffman tables it meets */
+    if (jpeg_check_dht(data, len) != 0) return vk_err_set("%s: corrupt JPEG: bad DHT header (more than 256 codes)", name);
     const char *fmt = NULL;
     long long sw, sh;
     if (sniff_size(data, len, &fmt, &sw, &sh) && check_size(name, fmt, sw, sh) != 0) return -1;

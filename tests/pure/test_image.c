@@ -624,3 +624,22 @@ Test(image_preprocess, no_resize_flag_and_wrong_size) {
     free(out);
     free_fixture(&f);
 }
+
+Test(image_errors, jpeg_huffman_table_with_too_many_codes) {
+    /* Found by fuzz_image: a DHT table declaring more than 256 codes made Debian's stb_image
+     * v2.27 write past its Huffman table. Such a file is refused before stb sees it. */
+    size_t len;
+    char *bytes = vk_read_file(fixture_path("blip-tiny/preprocess/images/img5_small_q95_444.jpg"), &len, 0);
+    cr_assert_not_null(bytes, "%s", vk_err_msg());
+    uint8_t *b = (uint8_t *)bytes;
+    size_t i = 2;
+    while (i + 4 < len && !(b[i] == 0xFF && b[i + 1] == 0xC4)) i++;
+    cr_assert(i + 21 < len, "the fixture has a DHT segment");
+    memset(b + i + 5, 0x20, 16); /* 16 lengths x 32 codes = 512 */
+    image_rgb img;
+    cr_expect_eq(image_decode_memory(b, len, "bad-dht.jpg", &img), -1);
+    cr_expect(strstr(vk_err_msg(), "bad-dht.jpg") && strstr(vk_err_msg(), "DHT"), "%s", vk_err_msg());
+    int w, h;
+    cr_expect_eq(image_probe_memory(b, len, "bad-dht.jpg", &w, &h), -1);
+    free(bytes);
+}
