@@ -6,6 +6,7 @@
 #   make check                run the tests without the install step
 #   make asan                 pure-C parts and their tests under AddressSanitizer + UBSan
 #   make bench                speed ratios measured in one run
+#   make fuzz                 libFuzzer targets (clang), FUZZ_SECONDS each (default 20); make check runs them 3 s each
 #
 # Layers (each uses only those below it): cli -> train/eval -> model -> data -> shim; util is the base.
 # Pure-C sources (no libtorch) go into build/libvlkit_core.a; they build and test without torch.
@@ -59,7 +60,7 @@ ASAN_TESTS    = $(patsubst tests/pure/%.c,$(BUILD)/asan/tests/%,$(wildcard tests
 VLKIT_FIXTURES ?= $(abspath ../shared/fixtures)
 export VLKIT_FIXTURES
 
-.PHONY: all test check check-pure check-torch check-cli asan bench deps clean
+.PHONY: all test check check-pure check-torch check-cli asan fuzz fuzz-build check-fuzz bench bench-score deps clean
 all: $(BUILD)/vlkit
 
 $(BUILD)/libvlkit_core.a: $(CORE_OBJ)
@@ -104,12 +105,28 @@ $(BUILD)/asan/tests/%: tests/pure/%.c $(ASAN_COMMON) $(ASAN_CORE_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) -O1 -g $(ASAN_FLAGS) -o $@ $< $(ASAN_COMMON) $(ASAN_CORE_OBJ) $(CORE_LIBS) $(TEST_LIBS)
 
+# libFuzzer targets (tests/fuzz/fuzz_*.c) over the pure-C sources, built with clang; stb_image is
+# compiled in (tests/fuzz/stb_image_impl.c) so the decoders are instrumented too.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 20
+FUZZ_FLAGS    = -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CORE_OBJ = $(CORE_SRC:%.c=$(BUILD)/fuzz/obj/%.o) $(BUILD)/fuzz/obj/tests/fuzz/stb_image_impl.o
+FUZZ_TARGETS  = $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+
+$(BUILD)/fuzz/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_CORE_OBJ)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_CORE_OBJ) $(CORE_LIBS)
+
 # `make test` is the one command users and CI run: install what is missing, then build and check.
 test:
 	@bash scripts/install-deps.sh
 	@$(MAKE) --no-print-directory check
 
-check: check-pure check-torch check-cli asan
+check: check-pure check-torch check-cli asan check-fuzz
 
 check-pure: $(PURE_TESTS)
 	@bash scripts/run-tests.sh $(PURE_TESTS)
@@ -122,6 +139,15 @@ check-cli: $(BUILD)/vlkit $(CLI_TESTS)
 
 asan: $(ASAN_TESTS)
 	@ASAN_OPTIONS=detect_leaks=1 bash scripts/run-tests.sh $(ASAN_TESTS)
+
+fuzz-build: $(FUZZ_TARGETS)
+
+fuzz: $(FUZZ_TARGETS)
+	@bash scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# A short run of every target, so CI exercises them (two at a time: about 20 s in all).
+check-fuzz: $(FUZZ_TARGETS)
+	@bash scripts/fuzz.sh 3 $(FUZZ_TARGETS)
 
 bench: $(BUILD)/vlkit
 	$(BUILD)/vlkit bench
