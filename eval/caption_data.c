@@ -13,8 +13,8 @@
 
 typedef struct {
     long long id;
-    char **refs; /* stb_ds array of strdup'd captions */
-    const char *cand;
+    char **refs; /* stb_ds array of malloc'd captions */
+    char *cand;  /* malloc'd */
     size_t res_rec; /* record index of the result, for duplicate messages */
     int has_res;
 } image_rec;
@@ -34,6 +34,7 @@ static void ann_table_free(ann_table *t) {
     for (size_t i = 0; i < arrlenu(t->images); i++) {
         for (size_t k = 0; k < arrlenu(t->images[i].refs); k++) free(t->images[i].refs[k]);
         arrfree(t->images[i].refs);
+        free(t->images[i].cand);
     }
     arrfree(t->images);
     hmfree(t->index);
@@ -49,9 +50,8 @@ static size_t image_slot(ann_table *t, long long id) {
     return slot;
 }
 
-static int add_ref(ann_table *t, long long id, const char *caption) {
-    char *c = strdup(caption);
-    if (!c) return vk_err_set("%s: out of memory", t->path);
+/* Takes ownership of c. */
+static int add_ref(ann_table *t, long long id, char *c) {
     size_t slot = image_slot(t, id); /* may grow t->images: index it afterwards */
     arrput(t->images[slot].refs, c);
     return 0;
@@ -84,30 +84,34 @@ static int id_from_image_path(const char *path, const char *img, size_t rec, lon
 }
 
 /* COCO captions file: {"images": [{"id"}], "annotations": [{"image_id", "caption"}]}. */
-static int load_coco(ann_table *t, const cJSON *root) {
-    const cJSON *imgs = cJSON_GetObjectItemCaseSensitive(root, "images");
-    const cJSON *anns = cJSON_GetObjectItemCaseSensitive(root, "annotations");
-    if (!cJSON_IsArray(anns)) return vk_err_set("%s: \"annotations\" is not an array", t->path);
-    if (imgs && !cJSON_IsArray(imgs)) return vk_err_set("%s: \"images\" is not an array", t->path);
+static int load_coco(ann_table *t, const json_doc *d) {
+    json_text x = d->t;
+    size_t imgs = json_get(x, d->root, "images");
+    size_t anns = json_get(x, d->root, "annotations");
+    if (json_type(x, anns) != JT_ARRAY) return vk_err_set("%s: \"annotations\" is not an array", t->path);
+    if (imgs != JSON_NONE && json_type(x, imgs) != JT_ARRAY) return vk_err_set("%s: \"images\" is not an array", t->path);
     size_t rec = 0;
-    for (const cJSON *im = imgs ? imgs->child : NULL; im; im = im->next, rec++) {
+    for (size_t im = imgs != JSON_NONE ? json_first(x, imgs) : JSON_NONE; im != JSON_NONE; im = json_next(x, im), rec++) {
         long long id;
-        if (!cJSON_IsObject(im)) return vk_err_set("%s: images[%zu] is not an object", t->path, rec);
-        if (json_input_id(t->path, im, "id", rec, &id) != 0) return vk_err_prefix("images");
+        if (json_type(x, im) != JT_OBJECT) return vk_err_set("%s: images[%zu] is not an object", t->path, rec);
+        if (json_input_id(d, im, "id", rec, &id) != 0) return vk_err_prefix("images");
         image_slot(t, id);
     }
     /* With an "images" list, it alone defines the known images (as COCO.getImgIds does). */
     size_t n_known = arrlenu(t->images);
     rec = 0;
-    for (const cJSON *a = anns->child; a; a = a->next, rec++) {
+    static const char *const keys[2] = {"image_id", "caption"};
+    for (size_t a = json_first(x, anns); a != JSON_NONE; a = json_next(x, a), rec++) {
         long long id;
-        const char *cap;
-        if (!cJSON_IsObject(a)) return vk_err_set("%s: annotations[%zu] is not an object", t->path, rec);
-        if (json_input_id(t->path, a, "image_id", rec, &id) != 0 ||
-            json_input_text(t->path, cJSON_GetObjectItemCaseSensitive(a, "caption"), "caption", rec, &cap) != 0)
+        char *cap;
+        size_t f[2];
+        if (json_type(x, a) != JT_OBJECT) return vk_err_set("%s: annotations[%zu] is not an object", t->path, rec);
+        json_get_many(x, a, keys, f, 2);
+        if (json_input_id_value(d, f[0], "image_id", rec, &id) != 0 || json_input_text(d, f[1], "caption", rec, &cap) != 0)
             return vk_err_prefix("annotations");
-        if (imgs && hmgeti(t->index, id) < 0) {
+        if (imgs != JSON_NONE && hmgeti(t->index, id) < 0) {
             /* annotation of an image missing from "images": COCO keeps it out of getImgIds() */
+            free(cap);
             continue;
         }
         if (add_ref(t, id, cap) != 0) return -1;
@@ -117,23 +121,24 @@ static int load_coco(ann_table *t, const cJSON *root) {
 }
 
 /* Karpathy dataset_coco.json: {"images": [{"cocoid"|"id"|"imgid", "sentences": [{"raw"}]}]}. */
-static int load_karpathy(ann_table *t, const cJSON *root) {
-    const cJSON *imgs = cJSON_GetObjectItemCaseSensitive(root, "images");
+static int load_karpathy(ann_table *t, const json_doc *d) {
+    json_text x = d->t;
+    size_t imgs = json_get(x, d->root, "images");
     size_t rec = 0;
-    for (const cJSON *im = imgs->child; im; im = im->next, rec++) {
-        if (!cJSON_IsObject(im)) return vk_err_set("%s: images[%zu] is not an object", t->path, rec);
-        const char *key = cJSON_GetObjectItemCaseSensitive(im, "cocoid") ? "cocoid"
-                          : cJSON_GetObjectItemCaseSensitive(im, "id") ? "id"
-                                                                        : "imgid";
+    static const char *const keys[4] = {"cocoid", "id", "imgid", "sentences"};
+    for (size_t im = json_first(x, imgs); im != JSON_NONE; im = json_next(x, im), rec++) {
+        if (json_type(x, im) != JT_OBJECT) return vk_err_set("%s: images[%zu] is not an object", t->path, rec);
+        size_t f[4];
+        json_get_many(x, im, keys, f, 4);
+        int k = f[0] != JSON_NONE ? 0 : f[1] != JSON_NONE ? 1 : 2;
         long long id;
-        if (json_input_id(t->path, im, key, rec, &id) != 0) return vk_err_prefix("images");
+        if (json_input_id_value(d, f[k], keys[k], rec, &id) != 0) return vk_err_prefix("images");
         image_slot(t, id);
-        const cJSON *sents = cJSON_GetObjectItemCaseSensitive(im, "sentences");
-        if (!cJSON_IsArray(sents)) return vk_err_set("%s: images[%zu]: \"sentences\" is not an array", t->path, rec);
-        for (const cJSON *s = sents->child; s; s = s->next) {
-            const char *raw;
-            if (!cJSON_IsObject(s) ||
-                json_input_text(t->path, cJSON_GetObjectItemCaseSensitive(s, "raw"), "raw", rec, &raw) != 0)
+        size_t sents = f[3];
+        if (json_type(x, sents) != JT_ARRAY) return vk_err_set("%s: images[%zu]: \"sentences\" is not an array", t->path, rec);
+        for (size_t s = json_first(x, sents); s != JSON_NONE; s = json_next(x, s)) {
+            char *raw;
+            if (json_type(x, s) != JT_OBJECT || json_input_text(d, json_get(x, s, "raw"), "raw", rec, &raw) != 0)
                 return vk_err_set("%s: images[%zu]: every sentence needs a \"raw\" string", t->path, rec);
             if (add_ref(t, id, raw) != 0) return -1;
         }
@@ -142,50 +147,59 @@ static int load_karpathy(ann_table *t, const cJSON *root) {
 }
 
 /* Array / JSON lines of {"image_id"|"image", "caption": str | [str], "captions": [str]}. */
-static int load_records(ann_table *t, const cJSON *arr) {
+static int load_records(ann_table *t, const json_doc *d) {
+    json_text x = d->t;
     size_t rec = 0;
-    for (const cJSON *r = arr->child; r; r = r->next, rec++) {
-        if (!cJSON_IsObject(r)) return vk_err_set("%s: record %zu is not an object", t->path, rec);
+    static const char *const keys[4] = {"image", "image_id", "caption", "captions"};
+    for (size_t r = json_first(x, d->root); r != JSON_NONE; r = json_next(x, r), rec++) {
+        if (json_type(x, r) != JT_OBJECT) return vk_err_set("%s: record %zu is not an object", t->path, rec);
+        size_t f[4];
+        json_get_many(x, r, keys, f, 4);
         long long id;
-        const cJSON *img = cJSON_GetObjectItemCaseSensitive(r, "image");
-        if (cJSON_GetObjectItemCaseSensitive(r, "image_id") || !cJSON_IsString(img)) {
-            if (json_input_id(t->path, r, "image_id", rec, &id) != 0) return -1;
-        } else if (id_from_image_path(t->path, img->valuestring, rec, &id) != 0) {
-            return -1;
+        if (f[1] != JSON_NONE || json_type(x, f[0]) != JT_STRING) {
+            if (json_input_id_value(d, f[1], "image_id", rec, &id) != 0) return -1;
+        } else {
+            /* the path as cJSON's valuestring (decoded; a C string: it ends at a NUL) */
+            char *img = malloc(json_str_len(x, f[0]) + 1);
+            if (!img) return vk_err_set("%s: out of memory", t->path);
+            json_str_decode(x, f[0], img);
+            int rc = id_from_image_path(t->path, img, rec, &id);
+            free(img);
+            if (rc != 0) return -1;
         }
-        const cJSON *c = cJSON_GetObjectItemCaseSensitive(r, "caption");
-        if (!c) c = cJSON_GetObjectItemCaseSensitive(r, "captions");
-        if (!c) return vk_err_set("%s: record %zu has no \"caption\" or \"captions\"", t->path, rec);
+        size_t c = f[2] != JSON_NONE ? f[2] : f[3];
+        if (c == JSON_NONE) return vk_err_set("%s: record %zu has no \"caption\" or \"captions\"", t->path, rec);
         image_slot(t, id);
-        if (cJSON_IsArray(c)) {
-            for (const cJSON *s = c->child; s; s = s->next) {
-                const char *cap;
-                if (json_input_text(t->path, s, "caption", rec, &cap) != 0 || add_ref(t, id, cap) != 0) return -1;
+        if (json_type(x, c) == JT_ARRAY) {
+            for (size_t s = json_first(x, c); s != JSON_NONE; s = json_next(x, s)) {
+                char *cap;
+                if (json_input_text(d, s, "caption", rec, &cap) != 0 || add_ref(t, id, cap) != 0) return -1;
             }
         } else {
-            const char *cap;
-            if (json_input_text(t->path, c, "caption", rec, &cap) != 0 || add_ref(t, id, cap) != 0) return -1;
+            char *cap;
+            if (json_input_text(d, c, "caption", rec, &cap) != 0 || add_ref(t, id, cap) != 0) return -1;
         }
     }
     return 0;
 }
 
-static int load_annotations(ann_table *t, const char *path, cJSON **keep) {
+static int load_annotations(ann_table *t, const char *path, json_doc *d) {
     memset(t, 0, sizeof *t);
     t->path = path;
-    cJSON *root = json_input_read(path);
-    if (!root) return -1;
-    *keep = root;
-    if (cJSON_IsObject(root)) {
-        const cJSON *imgs = cJSON_GetObjectItemCaseSensitive(root, "images");
-        if (cJSON_GetObjectItemCaseSensitive(root, "annotations")) return load_coco(t, root);
-        if (cJSON_IsArray(imgs) && imgs->child && cJSON_GetObjectItemCaseSensitive(imgs->child, "sentences"))
-            return load_karpathy(t, root);
+    if (json_doc_read(d, path) != 0) return -1;
+    json_text x = d->t;
+    int ty = json_type(x, d->root);
+    if (ty == JT_OBJECT) {
+        size_t imgs = json_get(x, d->root, "images");
+        if (json_get(x, d->root, "annotations") != JSON_NONE) return load_coco(t, d);
+        if (json_type(x, imgs) == JT_ARRAY && json_first(x, imgs) != JSON_NONE &&
+            json_get(x, json_first(x, imgs), "sentences") != JSON_NONE)
+            return load_karpathy(t, d);
         return vk_err_set("%s: not a captions file: expected COCO {\"annotations\": [...]}, Karpathy {\"images\": "
                           "[{\"sentences\": ...}]}, or a list of {\"image_id\", \"caption\"} records",
                           path);
     }
-    if (cJSON_IsArray(root)) return load_records(t, root);
+    if (ty == JT_ARRAY) return load_records(t, d);
     return vk_err_set("%s: not a captions file: the top level is neither an object nor an array", path);
 }
 
@@ -218,8 +232,9 @@ static int build_items(caption_set *set, ann_table *t, int with_results) {
         it->image_id = im->id;
         it->n_refs = (int)arrlen(im->refs);
         it->refs = malloc((it->n_refs ? (size_t)it->n_refs : 1) * sizeof *it->refs);
-        it->cand = with_results ? strdup(im->cand) : NULL;
-        if (!it->refs || (with_results && !it->cand)) return vk_err_set("%s: out of memory", t->path);
+        if (!it->refs) return vk_err_set("%s: out of memory", t->path);
+        it->cand = with_results ? im->cand : NULL;
+        im->cand = NULL;
         for (int k = 0; k < it->n_refs; k++) {
             it->refs[k] = im->refs[k];
             im->refs[k] = NULL;
@@ -231,11 +246,11 @@ static int build_items(caption_set *set, ann_table *t, int with_results) {
 int caption_refs_load(caption_set *set, const char *ann_path) {
     memset(set, 0, sizeof *set);
     ann_table t;
-    cJSON *root = NULL;
+    json_doc root = {0};
     int rc = load_annotations(&t, ann_path, &root);
     if (rc == 0) rc = build_items(set, &t, 0);
     if (rc == 0 && !(set->ann_path = strdup(ann_path))) rc = vk_err_set("%s: out of memory", ann_path);
-    cJSON_Delete(root);
+    json_doc_free(&root);
     ann_table_free(&t);
     if (rc != 0) caption_set_free(set);
     return rc;
@@ -244,22 +259,26 @@ int caption_refs_load(caption_set *set, const char *ann_path) {
 int caption_set_load(caption_set *set, const char *ann_path, const char *res_path) {
     memset(set, 0, sizeof *set);
     ann_table t;
-    cJSON *root = NULL, *res = NULL;
+    json_doc root = {0}, res = {0};
     int rc = load_annotations(&t, ann_path, &root);
+    json_doc_free(&root); /* the references are copied out: unmap before the results */
     if (rc == 0 && arrlenu(t.images) == 0) rc = vk_err_set("%s: no images with captions", ann_path);
-    if (rc == 0 && !(res = json_input_read(res_path))) rc = -1;
-    if (rc == 0 && !cJSON_IsArray(res))
+    if (rc == 0 && json_doc_read(&res, res_path) != 0) rc = -1;
+    if (rc == 0 && json_type(res.t, res.root) != JT_ARRAY)
         rc = vk_err_set("%s: results must be a JSON array of {\"image_id\": int, \"caption\": str}", res_path);
     size_t rec = 0;
-    for (const cJSON *r = rc == 0 ? res->child : NULL; r; r = r->next, rec++) {
+    static const char *const keys[2] = {"image_id", "caption"};
+    for (size_t r = rc == 0 ? json_first(res.t, res.root) : JSON_NONE; r != JSON_NONE; r = json_next(res.t, r), rec++) {
         long long id;
-        const char *cap;
-        if (!cJSON_IsObject(r)) {
+        char *cap;
+        size_t f[2];
+        if (json_type(res.t, r) != JT_OBJECT) {
             rc = vk_err_set("%s: record %zu is not an object", res_path, rec);
             break;
         }
-        if (json_input_id(res_path, r, "image_id", rec, &id) != 0 ||
-            json_input_text(res_path, cJSON_GetObjectItemCaseSensitive(r, "caption"), "caption", rec, &cap) != 0) {
+        json_get_many(res.t, r, keys, f, 2);
+        if (json_input_id_value(&res, f[0], "image_id", rec, &id) != 0 ||
+            json_input_text(&res, f[1], "caption", rec, &cap) != 0) {
             rc = -1;
             break;
         }
@@ -268,6 +287,7 @@ int caption_set_load(caption_set *set, const char *ann_path, const char *res_pat
             rc = vk_err_set("%s: record %zu: image_id %lld is not in the annotations %s (the official loadRes "
                             "rejects such results)",
                             res_path, rec, id, ann_path);
+            free(cap);
             break;
         }
         image_rec *im = &t.images[t.index[at].value];
@@ -275,10 +295,12 @@ int caption_set_load(caption_set *set, const char *ann_path, const char *res_pat
             rc = vk_err_set("%s: record %zu: a second result for image_id %lld (first in record %zu); one caption per "
                             "image is scored",
                             res_path, rec, id, im->res_rec);
+            free(cap);
             break;
         }
         if (arrlen(im->refs) == 0) {
             rc = vk_err_set("%s: image_id %lld has a result but no reference captions in %s", res_path, id, ann_path);
+            free(cap);
             break;
         }
         im->has_res = 1;
@@ -289,8 +311,7 @@ int caption_set_load(caption_set *set, const char *ann_path, const char *res_pat
     if (rc == 0) rc = build_items(set, &t, 1);
     if (rc == 0 && (!(set->ann_path = strdup(ann_path)) || !(set->res_path = strdup(res_path))))
         rc = vk_err_set("out of memory");
-    cJSON_Delete(root);
-    cJSON_Delete(res);
+    json_doc_free(&res);
     ann_table_free(&t);
     if (rc != 0) caption_set_free(set);
     return rc;

@@ -1,6 +1,8 @@
 /* json_input.c — load and validate JSON / JSON-lines inputs for the evaluators. */
 #include "eval/json_input.h"
+#include "eval/json_scan.h"
 #include "eval/text.h"
+#include <cjson/cJSON.h>
 #include "util/error.h"
 #include "util/fileio.h"
 
@@ -54,7 +56,9 @@ static cJSON *parse_at(const char *path, const char *text, size_t start, size_t 
     return v;
 }
 
-cJSON *json_input_read(const char *path) {
+/* The reader before json_scan, kept for everything json_scan refuses: it reports errors as it
+ * always did, and reads what cJSON accepts beyond strict JSON (JSON lines among it). */
+static cJSON *cjson_read(const char *path) {
     size_t len;
     char *text = vk_read_file(path, &len, 0);
     if (!text) return NULL;
@@ -132,28 +136,82 @@ cJSON *json_input_read(const char *path) {
     return arr;
 }
 
-int json_input_id(const char *path, const cJSON *obj, const char *field, size_t rec, long long *out) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
-    if (!v) return vk_err_set("%s: record %zu has no \"%s\"", path, rec, field);
-    if (cJSON_IsString(v))
-        return vk_err_set("%s: record %zu: \"%s\" is the string \"%.40s\"; ids must be JSON integers", path, rec, field,
-                          v->valuestring);
-    if (!cJSON_IsNumber(v)) return vk_err_set("%s: record %zu: \"%s\" is not a number", path, rec, field);
-    double d = v->valuedouble;
-    if (!(d == floor(d)) || fabs(d) > 9007199254740992.0)
-        return vk_err_set("%s: record %zu: \"%s\" = %g is not an integer", path, rec, field, d);
-    *out = (long long)d;
+int json_doc_read(json_doc *d, const char *path) {
+    memset(d, 0, sizeof *d);
+    d->path = path;
+    /* Fast path: a strict JSON file, mapped and checked in place. */
+    if (vk_map_file(path, &d->map) == 0) {
+        if (d->map.size && json_scan_validate((const char *)d->map.data, d->map.size, &d->root) == 0) {
+            d->t.s = (const char *)d->map.data;
+            d->t.len = d->map.size;
+            return 0;
+        }
+        vk_unmap_file(&d->map);
+    }
+    /* Anything else: cJSON, for its exact errors or its wider grammar; what it accepts is
+     * re-serialised as strict JSON. */
+    cJSON *v = cjson_read(path);
+    if (!v) return -1;
+    d->owned = cJSON_PrintUnformatted(v);
+    cJSON_Delete(v);
+    if (!d->owned) return vk_err_set("%s: out of memory", path);
+    d->t.s = d->owned;
+    d->t.len = strlen(d->owned);
+    if (json_scan_validate(d->t.s, d->t.len, &d->root) != 0) {
+        json_doc_free(d);
+        return vk_err_set("%s: not valid JSON (nested too deeply)", path);
+    }
     return 0;
 }
 
-int json_input_text(const char *path, const cJSON *v, const char *what, size_t rec, const char **out) {
-    if (!v) return vk_err_set("%s: record %zu has no \"%s\"", path, rec, what);
-    if (!cJSON_IsString(v) || !v->valuestring)
-        return vk_err_set("%s: record %zu: \"%s\" is not a string", path, rec, what);
-    size_t n = strlen(v->valuestring);
+void json_doc_free(json_doc *d) {
+    vk_unmap_file(&d->map);
+    free(d->owned);
+    memset(d, 0, sizeof *d);
+}
+
+int json_input_id_value(const json_doc *d, size_t v, const char *field, size_t rec, long long *out) {
+    const char *path = d->path;
+    if (v == JSON_NONE) return vk_err_set("%s: record %zu has no \"%s\"", path, rec, field);
+    int ty = json_type(d->t, v);
+    if (ty == JT_STRING) {
+        char *s = malloc(json_str_len(d->t, v) + 1);
+        if (!s) return vk_err_set("%s: out of memory", path);
+        json_str_decode(d->t, v, s);
+        vk_err_set("%s: record %zu: \"%s\" is the string \"%.40s\"; ids must be JSON integers", path, rec, field, s);
+        free(s);
+        return -1;
+    }
+    if (ty != JT_NUMBER) return vk_err_set("%s: record %zu: \"%s\" is not a number", path, rec, field);
+    double x = json_number(d->t, v);
+    if (!(x == floor(x)) || fabs(x) > 9007199254740992.0)
+        return vk_err_set("%s: record %zu: \"%s\" = %g is not an integer", path, rec, field, x);
+    *out = (long long)x;
+    return 0;
+}
+
+int json_input_id(const json_doc *d, size_t obj, const char *field, size_t rec, long long *out) {
+    return json_input_id_value(d, json_get(d->t, obj, field), field, rec, out);
+}
+
+int json_input_text(const json_doc *d, size_t v, const char *what, size_t rec, char **out) {
+    const char *path = d->path;
+    if (v == JSON_NONE) return vk_err_set("%s: record %zu has no \"%s\"", path, rec, what);
+    if (json_type(d->t, v) != JT_STRING) return vk_err_set("%s: record %zu: \"%s\" is not a string", path, rec, what);
+    int escaped;
+    json_text raw = json_str_raw(d->t, v, &escaped);
+    size_t n = escaped ? json_str_len(d->t, v) : raw.len;
     if (n > EVAL_MAX_TEXT_BYTES)
         return vk_err_set("%s: record %zu: \"%s\" is %zu bytes long, more than the %d-byte limit for one text", path, rec,
                           what, n, EVAL_MAX_TEXT_BYTES);
-    *out = v->valuestring;
+    char *s = malloc(n + 1);
+    if (!s) return vk_err_set("%s: out of memory", path);
+    if (escaped) {
+        json_str_decode(d->t, v, s);
+    } else {
+        memcpy(s, raw.s, n);
+        s[n] = 0;
+    }
+    *out = s;
     return 0;
 }

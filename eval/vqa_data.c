@@ -28,70 +28,78 @@ void vqa_set_free(vqa_set *set) {
     memset(set, 0, sizeof *set);
 }
 
-static char *dup_text(const char *path, const cJSON *v, const char *what, size_t rec) {
-    const char *s;
-    if (json_input_text(path, v, what, rec, &s) != 0) return NULL;
-    char *d = strdup(s);
-    if (!d) vk_err_set("%s: out of memory", path);
-    return d;
+static char *dup_text(const json_doc *d, size_t v, const char *what, size_t rec) {
+    char *s;
+    return json_input_text(d, v, what, rec, &s) == 0 ? s : NULL;
 }
 
 int vqa_set_load(vqa_set *set, const char *questions_path, const char *ann_path, const char *res_path) {
     memset(set, 0, sizeof *set);
-    cJSON *qs = NULL, *ann = NULL, *res = NULL;
+    json_doc qs = {0}, ann = {0}, res = {0};
     qid_entry *index = NULL;
     int rc = -1;
     /* The questions file is required by the official API (and checked for its shape), although
      * the accuracy only uses the annotations. */
-    if (!(qs = json_input_read(questions_path))) goto done;
-    const cJSON *qlist = cJSON_GetObjectItemCaseSensitive(qs, "questions");
-    if (!cJSON_IsArray(qlist)) {
+    if (json_doc_read(&qs, questions_path) != 0) goto done;
+    size_t qlist = json_get(qs.t, qs.root, "questions");
+    if (json_type(qs.t, qlist) != JT_ARRAY) {
         vk_err_set("%s: not a VQA questions file (no \"questions\" array)", questions_path);
         goto done;
     }
     size_t rec = 0;
-    for (const cJSON *q = qlist->child; q; q = q->next, rec++) {
+    for (size_t q = json_first(qs.t, qlist); q != JSON_NONE; q = json_next(qs.t, q), rec++) {
         long long id;
-        if (!cJSON_IsObject(q)) {
+        if (json_type(qs.t, q) != JT_OBJECT) {
             vk_err_set("%s: questions[%zu] is not an object", questions_path, rec);
             goto done;
         }
-        if (json_input_id(questions_path, q, "question_id", rec, &id) != 0) goto done;
+        if (json_input_id(&qs, q, "question_id", rec, &id) != 0) goto done;
     }
-    if (!(ann = json_input_read(ann_path))) goto done;
-    const cJSON *alist = cJSON_GetObjectItemCaseSensitive(ann, "annotations");
-    if (!cJSON_IsArray(alist)) {
+    json_doc_free(&qs);
+    if (json_doc_read(&ann, ann_path) != 0) goto done;
+    json_text x = ann.t;
+    size_t alist = json_get(x, ann.root, "annotations");
+    if (json_type(x, alist) != JT_ARRAY) {
         vk_err_set("%s: not a VQA annotations file (no \"annotations\" array)", ann_path);
         goto done;
     }
-    size_t n = (size_t)cJSON_GetArraySize(alist);
-    if (n == 0) {
+    if (json_first(x, alist) == JSON_NONE) {
         vk_err_set("%s: no annotations", ann_path);
         goto done;
     }
-    set->items = calloc(n, sizeof *set->items);
-    if (!set->items) {
-        vk_err_set("%s: out of memory", ann_path);
-        goto done;
-    }
+    size_t cap = 0; /* items grow as they come: counting them first would be one more pass */
     rec = 0;
-    for (const cJSON *a = alist->child; a; a = a->next, rec++) {
-        if (!cJSON_IsObject(a)) {
+    static const char *const akeys[4] = {"question_id", "question_type", "answer_type", "answers"};
+    for (size_t a = json_first(x, alist); a != JSON_NONE; a = json_next(x, a), rec++) {
+        size_t f[4];
+        if (json_type(x, a) != JT_OBJECT) {
             vk_err_set("%s: annotations[%zu] is not an object", ann_path, rec);
             goto done;
         }
+        if (set->n == cap) {
+            size_t ncap = cap ? cap * 2 : 1024;
+            vqa_item *grown = realloc(set->items, ncap * sizeof *grown);
+            if (!grown) {
+                vk_err_set("%s: out of memory", ann_path);
+                goto done;
+            }
+            memset(grown + cap, 0, (ncap - cap) * sizeof *grown);
+            set->items = grown;
+            cap = ncap;
+        }
         vqa_item *it = &set->items[set->n];
-        if (json_input_id(ann_path, a, "question_id", rec, &it->question_id) != 0) goto done;
+        json_get_many(x, a, akeys, f, 4);
+        if (json_input_id_value(&ann, f[0], "question_id", rec, &it->question_id) != 0) goto done;
         if (hmgeti(index, it->question_id) >= 0) {
             vk_err_set("%s: annotations[%zu]: question_id %lld appears twice", ann_path, rec, it->question_id);
             goto done;
         }
         set->n++; /* owns its strings from here on, for vqa_set_free */
-        if (!(it->question_type = dup_text(ann_path, cJSON_GetObjectItemCaseSensitive(a, "question_type"), "question_type", rec)) ||
-            !(it->answer_type = dup_text(ann_path, cJSON_GetObjectItemCaseSensitive(a, "answer_type"), "answer_type", rec)))
+        if (!(it->question_type = dup_text(&ann, f[1], "question_type", rec)) ||
+            !(it->answer_type = dup_text(&ann, f[2], "answer_type", rec)))
             goto done;
-        const cJSON *answers = cJSON_GetObjectItemCaseSensitive(a, "answers");
-        int na = cJSON_IsArray(answers) ? cJSON_GetArraySize(answers) : 0;
+        size_t answers = f[3];
+        int na = json_type(x, answers) == JT_ARRAY ? (int)json_count(x, answers) : 0;
         if (na < 1) {
             vk_err_set("%s: annotations[%zu]: \"answers\" must be a non-empty array of {\"answer\": str}", ann_path, rec);
             goto done;
@@ -101,30 +109,34 @@ int vqa_set_load(vqa_set *set, const char *questions_path, const char *ann_path,
             vk_err_set("%s: out of memory", ann_path);
             goto done;
         }
-        for (const cJSON *g = answers->child; g; g = g->next) {
-            if (!cJSON_IsObject(g)) {
+        for (size_t g = json_first(x, answers); g != JSON_NONE; g = json_next(x, g)) {
+            if (json_type(x, g) != JT_OBJECT) {
                 vk_err_set("%s: annotations[%zu]: an answer is not an object", ann_path, rec);
                 goto done;
             }
-            if (!(it->gt[it->n_gt] = dup_text(ann_path, cJSON_GetObjectItemCaseSensitive(g, "answer"), "answer", rec)))
+            if (!(it->gt[it->n_gt] = dup_text(&ann, json_get(x, g, "answer"), "answer", rec)))
                 goto done;
             it->n_gt++;
         }
         hmput(index, it->question_id, set->n - 1);
     }
-    if (!(res = json_input_read(res_path))) goto done;
-    if (!cJSON_IsArray(res)) {
+    json_doc_free(&ann);
+    if (json_doc_read(&res, res_path) != 0) goto done;
+    if (json_type(res.t, res.root) != JT_ARRAY) {
         vk_err_set("%s: results must be a JSON array of {\"question_id\": int, \"answer\": str}", res_path);
         goto done;
     }
     rec = 0;
-    for (const cJSON *r = res->child; r; r = r->next, rec++) {
+    static const char *const rkeys[2] = {"question_id", "answer"};
+    for (size_t r = json_first(res.t, res.root); r != JSON_NONE; r = json_next(res.t, r), rec++) {
         long long id;
-        if (!cJSON_IsObject(r)) {
+        size_t f[2];
+        if (json_type(res.t, r) != JT_OBJECT) {
             vk_err_set("%s: record %zu is not an object", res_path, rec);
             goto done;
         }
-        if (json_input_id(res_path, r, "question_id", rec, &id) != 0) goto done;
+        json_get_many(res.t, r, rkeys, f, 2);
+        if (json_input_id_value(&res, f[0], "question_id", rec, &id) != 0) goto done;
         ptrdiff_t at = hmgeti(index, id);
         if (at < 0) {
             vk_err_set("%s: record %zu: question_id %lld is not in the annotations %s (the official loadRes rejects "
@@ -133,7 +145,7 @@ int vqa_set_load(vqa_set *set, const char *questions_path, const char *ann_path,
             goto done;
         }
         vqa_item *it = &set->items[index[at].value];
-        char *ans = dup_text(res_path, cJSON_GetObjectItemCaseSensitive(r, "answer"), "answer", rec);
+        char *ans = dup_text(&res, f[1], "answer", rec);
         if (!ans) goto done;
         if (it->answer) {
             if (set->n_duplicate_results++ == 0) set->first_duplicate = id;
@@ -154,9 +166,9 @@ int vqa_set_load(vqa_set *set, const char *questions_path, const char *ann_path,
     rc = 0;
 done:
     hmfree(index);
-    cJSON_Delete(qs);
-    cJSON_Delete(ann);
-    cJSON_Delete(res);
+    json_doc_free(&qs);
+    json_doc_free(&ann);
+    json_doc_free(&res);
     if (rc != 0) vqa_set_free(set);
     return rc;
 }

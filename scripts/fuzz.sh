@@ -46,6 +46,11 @@ seeds() {
         jq -r '.cases[].text' "$FIX/blip-tiny/tokenizer/expected.json" | while IFS= read -r line; do
             printf '%s' "$line" > "$d/case$((i++))"
         done ;;
+    fuzz_json_scan)
+        for f in "$FIX"/eval/captions/*/*.json "$FIX"/blip-tiny/*/*.json "$FIX"/blip-tiny/*/*/*.json; do
+            [ "$(stat -c %s "$f")" -lt 20000 ] && cp "$f" "$d/$(echo "$f" | tr / _)"
+        done
+        printf '{"a\\u00e9\\ud83d\\ude00":[1,-0.5e+3,true,false,null,"x\\"y",{}],"":[]}' > "$d/escapes.json" ;;
     fuzz_df)
         printf '{"format":"vlkit-cider-df-1","n_images":3,"ref_len":1.0986,"document_frequency":{"a":3,"a dog":2,"dog runs on":1}}' > "$d/df.json"
         printf '{"n_images":2,"document_frequency":{"the":2}}' > "$d/df2.json" ;;

@@ -1,0 +1,419 @@
+/* json_scan.c — validating JSON reader without a tree; see json_scan.h for what it accepts. */
+#include "eval/json_scan.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ validation */
+
+typedef struct {
+    const unsigned char *s;
+    size_t len, i;
+} vstate;
+
+static int is_ws(unsigned char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
+
+static void skip_ws(vstate *v) {
+    while (v->i < v->len && is_ws(v->s[v->i])) v->i++;
+}
+
+static int hex4(const unsigned char *p, unsigned *out) {
+    unsigned x = 0;
+    for (int k = 0; k < 4; k++) {
+        unsigned c = p[k], d;
+        if (c >= '0' && c <= '9') d = c - '0';
+        else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
+        else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
+        else return -1;
+        x = x << 4 | d;
+    }
+    *out = x;
+    return 0;
+}
+
+/* One UTF-8 sequence starting at s[i] (a byte >= 0x80): its length, 0 when invalid (overlong
+ * forms, surrogates and code points past U+10FFFF are invalid, as for utf8proc). */
+static size_t utf8_seq(const unsigned char *s, size_t i, size_t len) {
+    unsigned c = s[i];
+    if (c >= 0xC2 && c <= 0xDF) return i + 1 < len && (s[i + 1] & 0xC0) == 0x80 ? 2 : 0;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (i + 2 >= len || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80) return 0;
+        if (c == 0xE0 && s[i + 1] < 0xA0) return 0; /* overlong */
+        if (c == 0xED && s[i + 1] >= 0xA0) return 0; /* surrogate */
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (i + 3 >= len || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80 || (s[i + 3] & 0xC0) != 0x80) return 0;
+        if (c == 0xF0 && s[i + 1] < 0x90) return 0;
+        if (c == 0xF4 && s[i + 1] >= 0x90) return 0;
+        return 4;
+    }
+    return 0;
+}
+
+static int v_string(vstate *v) {
+    const unsigned char *s = v->s;
+    size_t i = v->i + 1, len = v->len;
+    for (;;) {
+        while (i < len && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\') i++;
+        if (i >= len) return -1;
+        unsigned c = s[i];
+        if (c == '"') break;
+        if (c < 0x20) return -1; /* raw control character: cJSON's business */
+        if (c >= 0x80) {
+            size_t n = utf8_seq(s, i, len);
+            if (!n) return -1;
+            i += n;
+            continue;
+        }
+        /* backslash */
+        if (i + 1 >= len) return -1;
+        c = s[i + 1];
+        if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' || c == 't') {
+            i += 2;
+            continue;
+        }
+        if (c != 'u' || i + 6 > len) return -1;
+        unsigned u;
+        if (hex4(s + i + 2, &u) != 0 || u == 0 || (u >= 0xDC00 && u <= 0xDFFF)) return -1;
+        i += 6;
+        if (u >= 0xD800 && u <= 0xDBFF) { /* needs its low half */
+            unsigned lo;
+            if (i + 6 > len || s[i] != '\\' || s[i + 1] != 'u' || hex4(s + i + 2, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
+                return -1;
+            i += 6;
+        }
+    }
+    v->i = i + 1;
+    return 0;
+}
+
+static int v_number(vstate *v) {
+    const unsigned char *s = v->s;
+    size_t i = v->i, len = v->len, start = i;
+    if (i < len && s[i] == '-') i++;
+    if (i >= len) return -1;
+    if (s[i] == '0') {
+        i++;
+    } else if (s[i] >= '1' && s[i] <= '9') {
+        while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+    } else {
+        return -1;
+    }
+    if (i < len && s[i] == '.') {
+        i++;
+        if (i >= len || s[i] < '0' || s[i] > '9') return -1;
+        while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+    }
+    if (i < len && (s[i] == 'e' || s[i] == 'E')) {
+        i++;
+        if (i < len && (s[i] == '+' || s[i] == '-')) i++;
+        if (i >= len || s[i] < '0' || s[i] > '9') return -1;
+        while (i < len && s[i] >= '0' && s[i] <= '9') i++;
+    }
+    if (i - start > 63) return -1; /* cJSON reads at most 63 characters of a number */
+    v->i = i;
+    return 0;
+}
+
+static int v_value(vstate *v, int depth);
+
+static int v_container(vstate *v, int depth) {
+    if (depth >= JSON_SCAN_MAX_DEPTH) return -1;
+    int obj = v->s[v->i] == '{';
+    unsigned char close = obj ? '}' : ']';
+    v->i++;
+    skip_ws(v);
+    if (v->i < v->len && v->s[v->i] == close) {
+        v->i++;
+        return 0;
+    }
+    for (;;) {
+        if (obj) {
+            if (v->i >= v->len || v->s[v->i] != '"' || v_string(v) != 0) return -1;
+            skip_ws(v);
+            if (v->i >= v->len || v->s[v->i] != ':') return -1;
+            v->i++;
+            skip_ws(v);
+        }
+        if (v_value(v, depth + 1) != 0) return -1;
+        skip_ws(v);
+        if (v->i >= v->len) return -1;
+        if (v->s[v->i] == ',') {
+            v->i++;
+            skip_ws(v);
+            continue;
+        }
+        if (v->s[v->i] != close) return -1;
+        v->i++;
+        return 0;
+    }
+}
+
+static int v_literal(vstate *v, const char *lit, size_t n) {
+    if (v->len - v->i < n || memcmp(v->s + v->i, lit, n) != 0) return -1;
+    v->i += n;
+    return 0;
+}
+
+static int v_value(vstate *v, int depth) {
+    if (v->i >= v->len) return -1;
+    switch (v->s[v->i]) {
+    case '{':
+    case '[': return v_container(v, depth);
+    case '"': return v_string(v);
+    case 't': return v_literal(v, "true", 4);
+    case 'f': return v_literal(v, "false", 5);
+    case 'n': return v_literal(v, "null", 4);
+    default: return v_number(v);
+    }
+}
+
+int json_scan_validate(const char *s, size_t len, size_t *root) {
+    vstate v = {(const unsigned char *)s, len, 0};
+    skip_ws(&v);
+    size_t r = v.i;
+    if (v_value(&v, 0) != 0) return -1;
+    skip_ws(&v);
+    if (v.i != len) return -1;
+    *root = r;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ navigation (validated text) */
+
+static size_t ws(json_text t, size_t i) {
+    while (i < t.len && is_ws((unsigned char)t.s[i])) i++;
+    return i;
+}
+
+/* Offset past the closing quote of the string opening at i. */
+static size_t str_end(json_text t, size_t i) {
+    const char *s = t.s;
+    i++;
+    for (;;) {
+        const char *q = memchr(s + i, '"', t.len - i);
+        size_t at = (size_t)(q - s), bs = 0;
+        while (at - bs > i && s[at - bs - 1] == '\\') bs++;
+        if (bs % 2 == 0) return at + 1;
+        i = at + 1;
+    }
+}
+
+int json_type(json_text t, size_t v) {
+    if (v == JSON_NONE) return JT_NONE;
+    switch (t.s[v]) {
+    case '{': return JT_OBJECT;
+    case '[': return JT_ARRAY;
+    case '"': return JT_STRING;
+    case 't': return JT_TRUE;
+    case 'f': return JT_FALSE;
+    case 'n': return JT_NULL;
+    default: return JT_NUMBER;
+    }
+}
+
+size_t json_end(json_text t, size_t v) {
+    const char *s = t.s;
+    switch (s[v]) {
+    case '"': return str_end(t, v);
+    case 't':
+    case 'n': return v + 4;
+    case 'f': return v + 5;
+    case '{':
+    case '[': {
+        size_t depth = 0, i = v;
+        for (;;) {
+            /* jump to the next character that matters */
+            while (s[i] != '"' && s[i] != '{' && s[i] != '}' && s[i] != '[' && s[i] != ']') i++;
+            char c = s[i];
+            if (c == '"') {
+                i = str_end(t, i);
+                continue;
+            }
+            i++;
+            if (c == '{' || c == '[') {
+                depth++;
+            } else if (--depth == 0) {
+                return i;
+            }
+        }
+    }
+    default: {
+        size_t i = v;
+        while (i < t.len && (s[i] == '-' || s[i] == '+' || s[i] == '.' || s[i] == 'e' || s[i] == 'E' ||
+                             (s[i] >= '0' && s[i] <= '9')))
+            i++;
+        return i;
+    }
+    }
+}
+
+/* From a member's key offset to its value. */
+size_t json_member_value(json_text t, size_t key) {
+    size_t i = ws(t, str_end(t, key));
+    return ws(t, i + 1); /* past ':' */
+}
+
+size_t json_member_first(json_text t, size_t obj) {
+    if (json_type(t, obj) != JT_OBJECT) return JSON_NONE;
+    size_t i = ws(t, obj + 1);
+    return t.s[i] == '}' ? JSON_NONE : i;
+}
+
+size_t json_member_next(json_text t, size_t key) {
+    size_t i = ws(t, json_end(t, json_member_value(t, key)));
+    return t.s[i] == ',' ? ws(t, i + 1) : JSON_NONE;
+}
+
+size_t json_first(json_text t, size_t c) {
+    int ty = json_type(t, c);
+    if (ty == JT_OBJECT) {
+        size_t k = json_member_first(t, c);
+        return k == JSON_NONE ? JSON_NONE : json_member_value(t, k);
+    }
+    if (ty != JT_ARRAY) return JSON_NONE;
+    size_t i = ws(t, c + 1);
+    return t.s[i] == ']' ? JSON_NONE : i;
+}
+
+size_t json_next(json_text t, size_t v) {
+    size_t i = ws(t, json_end(t, v));
+    if (t.s[i] != ',') return JSON_NONE;
+    i = ws(t, i + 1);
+    if (t.s[i] != '"') return i;
+    /* a string: an array element, or the key of the next member of an object */
+    size_t j = ws(t, str_end(t, i));
+    return t.s[j] == ':' ? ws(t, j + 1) : i;
+}
+
+size_t json_count(json_text t, size_t c) {
+    size_t n = 0;
+    for (size_t v = json_first(t, c); v != JSON_NONE; v = json_next(t, v)) n++;
+    return n;
+}
+
+/* Does the key string at k equal key? Escaped keys are decoded first (rare). */
+static int key_eq(json_text t, size_t k, const char *key, size_t klen) {
+    const char *p = t.s + k + 1;
+    size_t n = 0;
+    while (p[n] != '"' && p[n] != '\\') n++;
+    if (p[n] == '"') return n == klen && memcmp(p, key, klen) == 0;
+    size_t dl = json_str_len(t, k);
+    if (dl != klen) return 0;
+    char *buf = malloc(dl + 1);
+    if (!buf) return 0;
+    json_str_decode(t, k, buf);
+    int eq = memcmp(buf, key, klen) == 0;
+    free(buf);
+    return eq;
+}
+
+void json_get_many(json_text t, size_t obj, const char *const *keys, size_t *out, int n) {
+    size_t klen[16];
+    int left = n;
+    for (int j = 0; j < n; j++) {
+        out[j] = JSON_NONE;
+        klen[j] = strlen(keys[j]);
+    }
+    for (size_t k = json_member_first(t, obj); k != JSON_NONE && left > 0;) {
+        size_t val = json_member_value(t, k);
+        for (int j = 0; j < n; j++)
+            if (out[j] == JSON_NONE && key_eq(t, k, keys[j], klen[j])) {
+                out[j] = val;
+                left--;
+            }
+        size_t i = ws(t, json_end(t, val));
+        k = t.s[i] == ',' ? ws(t, i + 1) : JSON_NONE;
+    }
+}
+
+size_t json_get(json_text t, size_t obj, const char *key) {
+    size_t v;
+    json_get_many(t, obj, &key, &v, 1);
+    return v;
+}
+
+/* ------------------------------------------------------------------ strings and numbers */
+
+json_text json_str_raw(json_text t, size_t v, int *escaped) {
+    size_t e = str_end(t, v);
+    json_text r = {t.s + v + 1, e - v - 2};
+    *escaped = memchr(r.s, '\\', r.len) != NULL;
+    return r;
+}
+
+/* Decode (out != NULL) or measure string v. */
+static size_t decode(json_text t, size_t v, char *out) {
+    const char *s = t.s + v + 1;
+    size_t i = 0, o = 0;
+    for (;;) {
+        char c = s[i];
+        if (c == '"') break;
+        if (c != '\\') {
+            if (out) out[o] = c;
+            o++;
+            i++;
+            continue;
+        }
+        char e = s[i + 1];
+        if (e != 'u') {
+            char d = e == 'b' ? '\b' : e == 'f' ? '\f' : e == 'n' ? '\n' : e == 'r' ? '\r' : e == 't' ? '\t' : e;
+            if (out) out[o] = d;
+            o++;
+            i += 2;
+            continue;
+        }
+        unsigned u, lo;
+        hex4((const unsigned char *)s + i + 2, &u);
+        i += 6;
+        if (u >= 0xD800 && u <= 0xDBFF) {
+            hex4((const unsigned char *)s + i + 2, &lo);
+            i += 6;
+            u = 0x10000 + ((u - 0xD800) << 10) + (lo - 0xDC00);
+        }
+        unsigned char b[4];
+        int n;
+        if (u < 0x80) {
+            b[0] = (unsigned char)u;
+            n = 1;
+        } else if (u < 0x800) {
+            b[0] = (unsigned char)(0xC0 | (u >> 6));
+            b[1] = (unsigned char)(0x80 | (u & 0x3F));
+            n = 2;
+        } else if (u < 0x10000) {
+            b[0] = (unsigned char)(0xE0 | (u >> 12));
+            b[1] = (unsigned char)(0x80 | ((u >> 6) & 0x3F));
+            b[2] = (unsigned char)(0x80 | (u & 0x3F));
+            n = 3;
+        } else {
+            b[0] = (unsigned char)(0xF0 | (u >> 18));
+            b[1] = (unsigned char)(0x80 | ((u >> 12) & 0x3F));
+            b[2] = (unsigned char)(0x80 | ((u >> 6) & 0x3F));
+            b[3] = (unsigned char)(0x80 | (u & 0x3F));
+            n = 4;
+        }
+        if (out) memcpy(out + o, b, (size_t)n);
+        o += (size_t)n;
+    }
+    if (out) out[o] = 0;
+    return o;
+}
+
+size_t json_str_len(json_text t, size_t v) { return decode(t, v, NULL); }
+size_t json_str_decode(json_text t, size_t v, char *out) { return decode(t, v, out); }
+
+double json_number(json_text t, size_t v) {
+    const char *s = t.s + v;
+    size_t n = json_end(t, v) - v;
+    /* plain integers of up to 15 digits are exact in a double: no strtod needed */
+    size_t neg = s[0] == '-', i = neg;
+    uint64_t x = 0;
+    while (i < n && i - neg < 16 && s[i] >= '0' && s[i] <= '9') x = x * 10 + (uint64_t)(s[i++] - '0');
+    if (i == n && n - neg <= 15) return neg ? -(double)x : (double)x;
+    char buf[64]; /* validated: at most 63 characters */
+    memcpy(buf, s, n);
+    buf[n] = 0;
+    return strtod(buf, NULL);
+}
