@@ -126,8 +126,9 @@ char *vqa_process_digit_article(const char *in) {
         }
         size_t wl = i - s;
         const char *word = low + s;
+        /* the first byte rules out almost every table entry before a strlen */
         for (size_t k = 0; k < sizeof number_words / sizeof number_words[0]; k++)
-            if (strlen(number_words[k][0]) == wl && memcmp(number_words[k][0], word, wl) == 0) {
+            if (number_words[k][0][0] == word[0] && strlen(number_words[k][0]) == wl && memcmp(number_words[k][0], word, wl) == 0) {
                 word = number_words[k][1];
                 wl = strlen(word);
                 break;
@@ -136,7 +137,7 @@ char *vqa_process_digit_article(const char *in) {
             (wl == 3 && memcmp(word, "the", 3) == 0))
             continue;
         for (size_t k = 0; k < sizeof contractions / sizeof contractions[0]; k++)
-            if (strlen(contractions[k][0]) == wl && memcmp(contractions[k][0], word, wl) == 0) {
+            if (contractions[k][0][0] == word[0] && strlen(contractions[k][0]) == wl && memcmp(contractions[k][0], word, wl) == 0) {
                 word = contractions[k][1];
                 wl = strlen(word);
                 break;
