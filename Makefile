@@ -117,6 +117,10 @@ $(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c $< -o $@
 
+# stb_image itself offsets NULL by 0 on an empty PNG IDAT chunk (harmless, third-party): only
+# that check is off there, ASan and the other UBSan checks stay on.
+$(BUILD)/fuzz/obj/tests/fuzz/stb_image_impl.o: FUZZ_FLAGS += -fno-sanitize=pointer-overflow
+
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_CORE_OBJ)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_FLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_CORE_OBJ) $(CORE_LIBS)
@@ -149,8 +153,13 @@ fuzz: $(FUZZ_TARGETS)
 check-fuzz: $(FUZZ_TARGETS)
 	@bash scripts/fuzz.sh 3 $(FUZZ_TARGETS)
 
-bench: $(BUILD)/vlkit
+bench: $(BUILD)/vlkit bench-score
 	$(BUILD)/vlkit bench
+
+# vlkit score on 5,000 images x 5 references and 20,000 VQA questions, beside the targets
+# (0.12 s, 0.1 s) and the official pipeline (6 s, 3.1 s).
+bench-score: $(BUILD)/vlkit
+	@VLKIT=$(BUILD)/vlkit bash scripts/bench_score.sh
 
 deps:
 	@bash scripts/install-deps.sh
