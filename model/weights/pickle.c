@@ -315,17 +315,16 @@ static int op_setitems(unpickler *u, int many) {
     if (many) {
         if (arrlenu(u->marks) == 0) return fail(u, "SETITEMS without MARK");
         m = arrpop(u->marks);
-        kv = u->stack + m;
         n = arrlenu(u->stack) - m;
     } else {
         size_t floor = arrlenu(u->marks) ? u->marks[arrlenu(u->marks) - 1] : 0;
         if (arrlenu(u->stack) < floor + 3) return fail(u, "stack underflow (malformed pickle)");
         m = arrlenu(u->stack) - 2;
-        kv = u->stack + m;
         n = 2;
     }
     if (n % 2) return fail(u, "SETITEMS with an odd number of items");
     if (m == 0) return fail(u, "stack underflow (malformed pickle)");
+    kv = u->stack + m; /* only now: with m == 0 the stack may still be NULL */
     obj *d = u->stack[m - 1];
     if (d->kind != O_DICT) return fail(u, "SETITEM on %s, not a dict", kind_name(d));
     for (size_t i = 0; i < n; i++) arrput(d->items, kv[i]);

@@ -652,3 +652,12 @@ Test(torchbin_pickle, pop_mark_pops_one_mark) {
     cr_expect_eq(n, 0);
     vk_pickle_tensors_free(t, n);
 }
+
+Test(torchbin_pickle, setitems_on_an_empty_stack) {
+    /* Found by fuzz_pickle (UBSan: offset applied to the NULL stack): MARK SETITEMS is refused. */
+    static const unsigned char p[] = {0x80, 2, '(', 'u', '.'};
+    vk_pickle_tensor *t = NULL;
+    size_t n = 0;
+    cr_expect_eq(vk_pickle_load_state_dict("emptyset", p, sizeof p, &t, &n), -1);
+    cr_expect(strstr(vk_err_msg(), "underflow") != NULL, "%s", vk_err_msg());
+}
