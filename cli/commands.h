@@ -1,5 +1,7 @@
 /* commands.h — every subcommand's entry point. argv[0] is the subcommand name.
- * Return value is the process exit status (0 ok, 1 failure, 2 usage error). */
+ * Return value is the process exit status (0 ok, 1 failure, 2 usage error).
+ * cmd_inspect and cmd_score are pure C (in the vlkit binary); the others live in
+ * libvlkit_torch.so (cli/torch/) and are looked up by name with dlsym. */
 #ifndef VLKIT_CLI_COMMANDS_H
 #define VLKIT_CLI_COMMANDS_H
 

@@ -1,23 +1,32 @@
-/* vlkit — one binary, subcommands. This file only dispatches; each command lives in cli/cmd_*.c. */
+/* vlkit — one binary, subcommands. This file only dispatches; each command lives in cli/cmd_*.c
+ * (pure C, linked into this binary) or cli/torch/cmd_*.c (in libvlkit_torch.so, next to the
+ * binary). The binary itself does not link libtorch: `score`, `inspect` and `--help` start in
+ * milliseconds, and the runtime tuning variables are set before libtorch (and its OpenBLAS)
+ * are loaded, so no re-exec is needed. */
 #include "cli/commands.h"
 #include "util/cpu_tune.h"
 
+#include <dlfcn.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     const char *name;
-    int (*run)(int argc, char **argv);
+    int (*run)(int argc, char **argv); /* pure-C command, or NULL */
+    const char *torch_symbol;          /* command in libvlkit_torch.so */
     const char *summary;
 } command;
 
 static const command commands[] = {
-    {"caption", cmd_caption, "caption images with a BLIP checkpoint (greedy or beam search)"},
-    {"init", cmd_init, "write a random-initialised BLIP model folder of any config (tests, demos, benchmarks)"},
-    {"inspect", cmd_inspect, "list tensors / config of a weight file, model folder or adapter"},
-    {"score", cmd_score, "score caption (BLEU, ROUGE-L, CIDEr-D) or VQA predictions, no model needed"},
-    {"bench", cmd_bench, "measure matmul ceilings and BLIP-base captioning speed, fp32 and bf16 (make bench)"},
-    {"env", cmd_env, "show libtorch, threads, BLAS kernel, CPU capability (why it is fast or slow)"},
+    {"caption", NULL, "cmd_caption", "caption images with a BLIP checkpoint (greedy or beam search)"},
+    {"init", NULL, "cmd_init", "write a random-initialised BLIP model folder of any config (tests, demos, benchmarks)"},
+    {"inspect", cmd_inspect, NULL, "list tensors / config of a weight file, model folder or adapter"},
+    {"score", cmd_score, NULL, "score caption (BLEU, ROUGE-L, CIDEr-D) or VQA predictions, no model needed"},
+    {"bench", NULL, "cmd_bench", "measure matmul ceilings and BLIP-base captioning speed, fp32 and bf16 (make bench)"},
+    {"env", NULL, "cmd_env", "show libtorch, threads, BLAS kernel, CPU capability (why it is fast or slow)"},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 
@@ -30,12 +39,41 @@ static void usage(FILE *fp) {
     fprintf(fp, "\n'vlkit <command> --help' describes a command. 'vlkit --version' prints versions.\n");
 }
 
+/* libvlkit_torch.so: $VLKIT_TORCH_LIB, else next to this executable. */
+static int torch_library_path(char *buf, size_t cap) {
+    const char *env = getenv("VLKIT_TORCH_LIB");
+    if (env && *env) return snprintf(buf, cap, "%s", env) < (int)cap ? 0 : -1;
+    char exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n <= 0) return -1;
+    exe[n] = 0;
+    char *slash = strrchr(exe, '/');
+    if (slash) *slash = 0;
+    return snprintf(buf, cap, "%s/libvlkit_torch.so", exe) < (int)cap ? 0 : -1;
+}
+
+static int run_torch_command(const char *symbol, int argc, char **argv) {
+    /* before dlopen: OpenBLAS reads OPENBLAS_CORETYPE when it is loaded */
+    vk_cpu_tune_env();
+    char path[PATH_MAX];
+    if (torch_library_path(path, sizeof path) != 0) {
+        fprintf(stderr, "vlkit: error: cannot locate libvlkit_torch.so (set VLKIT_TORCH_LIB)\n");
+        return 1;
+    }
+    void *lib = dlopen(path, RTLD_NOW | RTLD_GLOBAL);
+    if (!lib) {
+        fprintf(stderr, "vlkit: error: %s: cannot load the libtorch commands: %s\n", path, dlerror());
+        return 1;
+    }
+    int (*fn)(int, char **) = (int (*)(int, char **))dlsym(lib, symbol);
+    if (!fn) {
+        fprintf(stderr, "vlkit: error: %s: no %s (library from another build?)\n", path, symbol);
+        return 1;
+    }
+    return fn(argc, argv);
+}
+
 int main(int argc, char **argv) {
-    /* `score` never touches libtorch: skip the tuning re-exec (a second libtorch load, ~0.5 s). */
-    if (argc > 1 && strcmp(argv[1], "score") == 0) return cmd_score(argc - 1, argv + 1);
-    /* Must come first: may re-exec this binary so OpenBLAS / ATen read their tuning variables
-     * at load time. */
-    vk_cpu_tune_reexec(argc, argv);
     if (argc < 2) {
         usage(stderr);
         return 2;
@@ -46,10 +84,13 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         char *env_argv[] = {"env", NULL};
-        return cmd_env(1, env_argv);
+        return run_torch_command("cmd_env", 1, env_argv);
     }
-    for (size_t i = 0; i < NCOMMANDS; i++)
-        if (strcmp(argv[1], commands[i].name) == 0) return commands[i].run(argc - 1, argv + 1);
+    for (size_t i = 0; i < NCOMMANDS; i++) {
+        if (strcmp(argv[1], commands[i].name) != 0) continue;
+        return commands[i].run ? commands[i].run(argc - 1, argv + 1)
+                               : run_torch_command(commands[i].torch_symbol, argc - 1, argv + 1);
+    }
     fprintf(stderr, "vlkit: error: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

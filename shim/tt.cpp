@@ -170,7 +170,7 @@ const int malloc_tuned = [] {
     const char *t = std::getenv("GLIBC_TUNABLES");
     if (t && std::strstr(t, "glibc.malloc.")) return 0;
     mallopt(M_MMAP_MAX, 0);
-    mallopt(M_TRIM_THRESHOLD, INT_MAX);
+    mallopt(M_TRIM_THRESHOLD, -1); /* an int; glibc stores it as size_t: never trim */
     mallopt(M_TOP_PAD, 64 << 20);
     return 1;
 }();

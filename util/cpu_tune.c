@@ -43,10 +43,7 @@ int vk_cpu_has_amx_bf16(void) { return 0; }
 const char *vk_cpu_tune_openblas_coretype(void) { return vk_cpu_has_avx512() ? "SkylakeX" : NULL; }
 const char *vk_cpu_tune_aten_capability(void) { return vk_cpu_has_avx512() ? "avx512" : NULL; }
 
-void vk_cpu_tune_reexec(int argc, char **argv) {
-    (void)argc;
-    if (getenv("VLKIT_TUNED")) return; /* already re-executed once (or the user opted out) */
-    /* VLKIT_TUNED records which variables vlkit set, so `vlkit env` can say so. */
+void vk_cpu_tune_env(void) {
     char tuned[96] = "";
     const char *core = vk_cpu_tune_openblas_coretype();
     if (core && !getenv("OPENBLAS_CORETYPE") && setenv("OPENBLAS_CORETYPE", core, 0) == 0)
@@ -54,8 +51,5 @@ void vk_cpu_tune_reexec(int argc, char **argv) {
     const char *cap = vk_cpu_tune_aten_capability();
     if (cap && !getenv("ATEN_CPU_CAPABILITY") && setenv("ATEN_CPU_CAPABILITY", cap, 0) == 0)
         strcat(tuned, "ATEN_CPU_CAPABILITY,");
-    setenv("VLKIT_TUNED", tuned[0] ? tuned : "none", 1);
-    if (!tuned[0]) return;
-    execv("/proc/self/exe", argv);
-    /* exec failed (no /proc?): carry on untuned rather than fail; `vlkit env` shows it. */
+    if (!getenv("VLKIT_TUNED")) setenv("VLKIT_TUNED", tuned[0] ? tuned : "none", 1);
 }

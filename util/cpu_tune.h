@@ -4,12 +4,14 @@
  * ("Prescott") kernels, about 4x slower; it reads OPENBLAS_CORETYPE once, when the library is
  * loaded — before main(). libtorch 1.13 picks AVX2 kernels unless ATEN_CPU_CAPABILITY says
  * otherwise. So when the CPU has AVX-512 and the user has not set these variables, vlkit sets
- * them and re-executes itself once. A value the user set is never overridden. */
+ * them before loading libtorch. A value the user set is never overridden. */
 #ifndef VLKIT_UTIL_CPU_TUNE_H
 #define VLKIT_UTIL_CPU_TUNE_H
 
-/* Call first thing in main(). Returns only when no re-exec was needed (or it failed). */
-void vk_cpu_tune_reexec(int argc, char **argv);
+/* Set the variables (when the CPU has AVX-512 and the user left them unset) before libtorch is
+ * loaded: vlkit dlopens its libtorch commands, so setting them in-process is enough. Records
+ * what it set in VLKIT_TUNED for `vlkit env`. */
+void vk_cpu_tune_env(void);
 
 /* The environment values vlkit wants for this CPU (NULL: leave unset). */
 const char *vk_cpu_tune_openblas_coretype(void);
