@@ -74,9 +74,11 @@ static int sniff_size(const uint8_t *b, size_t n, const char **fmt, long long *w
 
 static int check_size(const char *name, const char *fmt, long long w, long long h) {
     if (w <= 0 || h <= 0) return vk_err_set("%s: %s image has zero size (%lldx%lld)", name, fmt, w, h);
-    if (w * h > IMAGE_MAX_PIXELS)
-        return vk_err_set("%s: %s image too large: %lldx%lld = %lld pixels (limit %lld)", name, fmt,
-                          w, h, w * h, (long long)IMAGE_MAX_PIXELS);
+    /* sides come from 32-bit header fields: their product needs unsigned 64-bit arithmetic */
+    unsigned long long px = (unsigned long long)w * (unsigned long long)h;
+    if (px > (unsigned long long)IMAGE_MAX_PIXELS)
+        return vk_err_set("%s: %s image too large: %lldx%lld = %llu pixels (limit %lld)", name, fmt,
+                          w, h, px, (long long)IMAGE_MAX_PIXELS);
     return 0;
 }
 
