@@ -641,5 +641,21 @@ Test(image_errors, jpeg_huffman_table_with_too_many_codes) {
     cr_expect(strstr(vk_err_msg(), "bad-dht.jpg") && strstr(vk_err_msg(), "DHT"), "%s", vk_err_msg());
     int w, h;
     cr_expect_eq(image_probe_memory(b, len, "bad-dht.jpg", &w, &h), -1);
+    /* stb also takes fill bytes before SOI (FF FF D8): the check must too */
+    uint8_t *c = malloc(len + 1);
+    c[0] = 0xFF;
+    memcpy(c + 1, b, len);
+    cr_expect_eq(image_decode_memory(c, len + 1, "bad-dht2.jpg", &img), -1);
+    cr_expect(strstr(vk_err_msg(), "DHT"), "%s", vk_err_msg());
+    free(c);
     free(bytes);
+}
+
+Test(image_errors, png_header_with_huge_sides) {
+    /* Found by fuzz_image: width x height of two near-2^32 PNG sides overflowed a long long. */
+    uint8_t png[33] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n', 0, 0, 0, 13, 'I', 'H', 'D', 'R',
+                       0xFB, 0xFF, 0xFF, 0xDF, 0xFF, 0xFF, 0xFF, 0xDF, 8, 2, 0, 0, 0};
+    int w, h;
+    cr_expect_eq(image_probe_memory(png, sizeof png, "huge.png", &w, &h), -1);
+    cr_expect(strstr(vk_err_msg(), "too large") != NULL, "%s", vk_err_msg());
 }
