@@ -19,9 +19,10 @@ VERSION := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 WARN     = -Wall -Wextra -Werror -Wshadow -Wno-unused-parameter
 CFLAGS  ?= -O2 -g
 CXXFLAGS ?= -O2 -g
-BASE_CFLAGS   = -std=c11 -D_GNU_SOURCE $(WARN) -I. -I/usr/include/stb $(shell pkg-config --cflags libcjson 2>/dev/null) \
+# -fPIC everywhere: the libtorch half of the CLI is a shared library (see build/libvlkit_torch.so).
+BASE_CFLAGS   = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -I. -I/usr/include/stb $(shell pkg-config --cflags libcjson 2>/dev/null) \
                 -DVLKIT_VERSION='"$(VERSION)"' -MMD -MP
-BASE_CXXFLAGS = -std=c++17 -D_GNU_SOURCE $(WARN) -I. -MMD -MP
+BASE_CXXFLAGS = -std=c++17 -D_GNU_SOURCE -fPIC $(WARN) -I. -MMD -MP
 
 # libtorch: Debian's (headers in /usr/include, libs in the multiarch dir) unless LIBTORCH is given.
 ifeq ($(LIBTORCH),)
@@ -40,11 +41,13 @@ TEST_LIBS  = -lcriterion
 CORE_SRC  = $(wildcard util/*.c eval/*.c data/*.c model/weights/*.c)
 TORCH_CSRC = $(wildcard model/*.c train/*.c)
 CLI_SRC   = $(wildcard cli/*.c)
+CLI_TORCH_SRC = $(wildcard cli/torch/*.c)
 SHIM_SRC  = shim/tt.cpp
 
 CORE_OBJ  = $(CORE_SRC:%.c=$(BUILD)/obj/%.o)
 TORCH_OBJ = $(TORCH_CSRC:%.c=$(BUILD)/obj/%.o) $(SHIM_SRC:%.cpp=$(BUILD)/obj/%.o)
 CLI_OBJ   = $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_TORCH_OBJ = $(CLI_TORCH_SRC:%.c=$(BUILD)/obj/%.o)
 
 PURE_TESTS  = $(patsubst tests/pure/%.c,$(BUILD)/tests/%,$(wildcard tests/pure/test_*.c))
 TORCH_TESTS = $(patsubst tests/torch/%.c,$(BUILD)/tests/%,$(wildcard tests/torch/test_*.c))
@@ -60,8 +63,16 @@ ASAN_TESTS    = $(patsubst tests/pure/%.c,$(BUILD)/asan/tests/%,$(wildcard tests
 VLKIT_FIXTURES ?= $(abspath ../shared/fixtures)
 export VLKIT_FIXTURES
 
+# Objects depend on a stamp named after the compile flags, so changing CFLAGS or LIBTORCH
+# rebuilds everything instead of mixing objects built two ways.
+FLAGS_STAMP := $(BUILD)/flags.$(shell echo '$(CC) $(CXX) $(BASE_CFLAGS) $(CFLAGS) $(BASE_CXXFLAGS) $(CXXFLAGS) $(TORCH_INC)' | md5sum | cut -c1-12)
+$(FLAGS_STAMP):
+	@mkdir -p $(@D)
+	@rm -f $(BUILD)/flags.*
+	@touch $@
+
 .PHONY: all test check check-pure check-torch check-cli asan fuzz fuzz-build check-fuzz bench bench-score deps clean
-all: $(BUILD)/vlkit
+all: $(BUILD)/vlkit $(BUILD)/libvlkit_torch.so
 
 $(BUILD)/libvlkit_core.a: $(CORE_OBJ)
 	@mkdir -p $(@D)
@@ -71,14 +82,20 @@ $(BUILD)/libvlkit_torch.a: $(TORCH_OBJ)
 	@mkdir -p $(@D)
 	$(AR) rcs $@ $^
 
-$(BUILD)/vlkit: $(CLI_OBJ) $(BUILD)/libvlkit_torch.a $(BUILD)/libvlkit_core.a
-	$(CXX) -o $@ $(CLI_OBJ) $(BUILD)/libvlkit_torch.a $(BUILD)/libvlkit_core.a $(TORCH_LIBS) $(CORE_LIBS)
+# The vlkit binary is pure C: the core library whole (exported with -rdynamic, so the torch
+# library uses these very functions and their thread-local error state) plus the pure-C
+# commands. Commands that need libtorch are in libvlkit_torch.so, dlopened on first use.
+$(BUILD)/vlkit: $(CLI_OBJ) $(BUILD)/libvlkit_core.a | $(BUILD)/libvlkit_torch.so
+	$(CC) -rdynamic -o $@ $(CLI_OBJ) -Wl,--whole-archive $(BUILD)/libvlkit_core.a -Wl,--no-whole-archive $(CORE_LIBS) -ldl
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/libvlkit_torch.so: $(CLI_TORCH_OBJ) $(TORCH_OBJ)
+	$(CXX) -shared -o $@ $(CLI_TORCH_OBJ) $(TORCH_OBJ) $(TORCH_LIBS) $(CORE_LIBS)
+
+$(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(BASE_CFLAGS) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/obj/%.o: %.cpp
+$(BUILD)/obj/%.o: %.cpp $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CXX) $(BASE_CXXFLAGS) $(TORCH_INC) $(CXXFLAGS) -c $< -o $@
 
@@ -135,10 +152,10 @@ check: check-pure check-torch check-cli asan check-fuzz
 check-pure: $(PURE_TESTS)
 	@bash scripts/run-tests.sh $(PURE_TESTS)
 
-check-torch: $(TORCH_TESTS) $(BUILD)/vlkit
+check-torch: $(TORCH_TESTS) $(BUILD)/vlkit $(BUILD)/libvlkit_torch.so
 	@bash scripts/run-tests.sh $(TORCH_TESTS)
 
-check-cli: $(BUILD)/vlkit $(CLI_TESTS)
+check-cli: $(BUILD)/vlkit $(BUILD)/libvlkit_torch.so $(CLI_TESTS)
 	@VLKIT_BIN=$(abspath $(BUILD)/vlkit) bash scripts/run-tests.sh $(CLI_TESTS) $(wildcard tests/cli/test_*.sh)
 
 asan: $(ASAN_TESTS)
@@ -153,7 +170,7 @@ fuzz: $(FUZZ_TARGETS)
 check-fuzz: $(FUZZ_TARGETS)
 	@bash scripts/fuzz.sh 3 $(FUZZ_TARGETS)
 
-bench: $(BUILD)/vlkit bench-score
+bench: $(BUILD)/vlkit $(BUILD)/libvlkit_torch.so bench-score
 	$(BUILD)/vlkit bench
 
 # vlkit score on 5,000 images x 5 references and 20,000 VQA questions, beside the targets
@@ -167,4 +184,4 @@ deps:
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' -type f 2>/dev/null)
