@@ -46,6 +46,27 @@ void blip_caption_free(blip_caption *m) {
     free(m);
 }
 
+int blip_caption_linears(blip_caption *m, lora_linears *out) {
+    int nv = m->cfg.vision.num_hidden_layers, nt = m->cfg.text.num_hidden_layers;
+    out->items = calloc((size_t)(4 * nv + 10 * nt + 2), sizeof *out->items);
+    out->n = 0;
+    if (!out->items) return vk_err_set("out of memory");
+    for (int i = 0; i < nv; i++) {
+        blip_vision_layer *L = &m->vision.layers[i];
+        blip_linear *ls[] = {&L->qkv, &L->proj, &L->fc1, &L->fc2};
+        for (size_t k = 0; k < 4; k++) out->items[out->n++] = ls[k];
+    }
+    for (int i = 0; i < nt; i++) {
+        blip_text_layer *L = &m->text.layers[i];
+        blip_linear *ls[] = {&L->self.query,  &L->self.key,    &L->self.value, &L->self.out,     &L->cross.query,
+                             &L->cross.key,   &L->cross.value, &L->cross.out,  &L->intermediate, &L->output};
+        for (size_t k = 0; k < 10; k++) out->items[out->n++] = ls[k];
+    }
+    out->items[out->n++] = &m->text.head_transform;
+    out->items[out->n++] = &m->text.head_decoder;
+    return 0;
+}
+
 int blip_caption_set_dtype(blip_caption *m, tt_dtype dt) {
     if (dt != TT_F32 && dt != TT_BF16) return vk_err_set("compute dtype must be f32 or bf16, not %s", tt_dtype_name(dt));
     return blip_vision_set_dtype(&m->vision, dt) || blip_text_set_dtype(&m->text, dt) ? -1 : 0;

@@ -12,6 +12,7 @@
 #include "model/blip_params.h"
 #include "model/blip_text.h"
 #include "model/blip_vision.h"
+#include "model/lora.h"
 
 typedef struct {
     blip_config cfg;
@@ -28,6 +29,9 @@ void blip_caption_free(blip_caption *m);
 /* Compute dtype of every matrix product: TT_F32 (reference) or TT_BF16 (fast on CPUs with
  * AVX512-BF16/AMX); LayerNorm, softmax, logits and loss stay float32. */
 int blip_caption_set_dtype(blip_caption *m, tt_dtype dt);
+
+/* Every Linear layer (vision, text, LM head), for LoRA targeting; items malloc'd, free(items). */
+int blip_caption_linears(blip_caption *m, lora_linears *out);
 
 /* Teacher-forced logits [B, L, V]; attention_mask [B, L] on the host (NULL: all ones).
  * Position t predicts token t+1. */
