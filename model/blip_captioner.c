@@ -6,13 +6,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-blip_captioner *blip_captioner_load(const char *model_dir) {
+blip_captioner *blip_captioner_load(const char *model_dir, const char *adapter_dir) {
     blip_captioner *c = calloc(1, sizeof *c);
     if (!c) {
         vk_err_set("out of memory");
         return NULL;
     }
     if (!(c->model = blip_caption_load(model_dir)) || !(c->tokenizer = wordpiece_load(model_dir))) goto fail;
+    if (blip_caption_linears(c->model, &c->linears)) goto fail;
+    if (adapter_dir && lora_load_adapter(&c->linears, adapter_dir, NULL)) goto fail;
     char *pre = vk_path_join(model_dir, "preprocessor_config.json");
     int rc = vk_file_exists(pre) ? image_preproc_load(pre, &c->preproc) : 0;
     if (!vk_file_exists(pre)) {
@@ -40,6 +42,8 @@ fail:
 
 void blip_captioner_free(blip_captioner *c) {
     if (!c) return;
+    lora_detach(&c->linears);
+    free(c->linears.items);
     blip_caption_free(c->model);
     wordpiece_free(c->tokenizer);
     free(c);

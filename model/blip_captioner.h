@@ -1,7 +1,7 @@
 /* blip_captioner.h — everything `vlkit caption` and `vlkit eval` need to turn images into
  * captions: the model, its tokenizer and image processor, batched generation and decoding.
  *
- *   blip_captioner *c = blip_captioner_load("blip-image-captioning-base");
+ *   blip_captioner *c = blip_captioner_load("blip-image-captioning-base", NULL);
  *   blip_caption_result r;
  *   blip_captioner_run(c, pixels, n, "a picture of", &gen_params, &r);   // pixels: n x 3 x S x S
  *   puts(r.texts[0]);
@@ -19,9 +19,11 @@ typedef struct {
     blip_caption *model;
     wordpiece *tokenizer;
     image_preproc_config preproc;
+    lora_linears linears; /* the model's Linear layers (adapters attach here) */
 } blip_captioner;
 
-blip_captioner *blip_captioner_load(const char *model_dir);
+/* adapter_dir: a PEFT LoRA adapter folder to apply, or NULL. */
+blip_captioner *blip_captioner_load(const char *model_dir, const char *adapter_dir);
 void blip_captioner_free(blip_captioner *c);
 
 typedef struct {

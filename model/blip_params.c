@@ -230,3 +230,7 @@ int blip_params_unused(blip_params *p, const char **first_name) {
         }
     return n;
 }
+
+int blip_params_count(const blip_params *p) { return (int)shlen(p->map); }
+const char *blip_params_name_at(const blip_params *p, int i) { return p->map[i].key; }
+tt_tensor *blip_params_tensor_at(const blip_params *p, int i) { return p->map[i].value; }

@@ -29,6 +29,10 @@ tt_tensor *blip_params_find(blip_params *p, const char *name);
 tt_tensor *blip_params_require(blip_params *p, const char *name, int ndim, const int64_t *dims);
 /* 0 when every require() succeeded; otherwise -1 with vk_err listing the problems. */
 int blip_params_check(blip_params *p);
+/* All tensors, in no particular order: i in [0, blip_params_count). */
+int blip_params_count(const blip_params *p);
+const char *blip_params_name_at(const blip_params *p, int i);
+tt_tensor *blip_params_tensor_at(const blip_params *p, int i);
 /* Number of tensors in the file(s) that no require()/find() asked for (e.g. another head). */
 int blip_params_unused(blip_params *p, const char **first_name);
 

@@ -99,7 +99,7 @@ static int fixture_agreement(const char *fixtures, double *rows_share) {
     char dir[4096];
     snprintf(dir, sizeof dir, "%s/blip-tiny/captioning/model", fixtures);
     if (!vk_is_dir(dir)) return -1;
-    blip_captioner *c = blip_captioner_load(dir);
+    blip_captioner *c = blip_captioner_load(dir, NULL);
     if (!c) return -1;
     char imgdir[4096];
     snprintf(imgdir, sizeof imgdir, "%s/blip-tiny/preprocess/images", fixtures);
@@ -166,7 +166,7 @@ int cmd_bench(int argc, char **argv) {
         }
     }
     free(cfg);
-    blip_captioner *c = blip_captioner_load(dir);
+    blip_captioner *c = blip_captioner_load(dir, NULL);
     if (!c) {
         vk_print_error("bench: %s", vk_err_msg());
         return 1;

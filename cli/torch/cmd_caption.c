@@ -27,11 +27,12 @@ static void print_result(const char *path, const char *text, const int64_t *ids,
 }
 
 int cmd_caption(int argc, char **argv) {
-    static const char *model = NULL, *prompt = NULL, *dtype = "fp32";
+    static const char *model = NULL, *adapter = NULL, *prompt = NULL, *dtype = "fp32";
     static int beams = 1, max_length = 20, min_length = 0, batch = 8, threads = 0, json = 0, no_repeat = 0;
     static double rep_penalty = 1.0, length_penalty = 1.0;
     static const vk_arg opts[] = {
         {"--model", "DIR", VK_ARG_STRING, &model, "BLIP captioning model folder (HF layout)", "VLKIT_MODEL", 1},
+        {"--adapter", "DIR", VK_ARG_STRING, &adapter, "PEFT LoRA adapter folder to apply (vlkit's or PEFT's)", NULL, 0},
         {"--beams", "N", VK_ARG_INT, &beams, "beam width (1 = greedy, the default)", NULL, 0},
         {"--max-length", "N", VK_ARG_INT, &max_length, "max tokens incl. [DEC] and the prompt (default 20)", NULL, 0},
         {"--min-length", "N", VK_ARG_INT, &min_length, "min tokens before [SEP] may end a caption (default 0)", NULL, 0},
@@ -75,7 +76,7 @@ int cmd_caption(int argc, char **argv) {
         return 1;
     }
     vk_strlist_free(&pos);
-    blip_captioner *c = blip_captioner_load(model);
+    blip_captioner *c = blip_captioner_load(model, adapter);
     if (!c) {
         vk_print_error("caption: %s", vk_err_msg());
         image_list_free(&images);

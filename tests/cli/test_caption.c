@@ -134,3 +134,27 @@ Test(cli_caption, usage_and_model_errors) {
     cr_assert(strstr(out, "--beams") && strstr(out, "--prompt"));
     free(out);
 }
+
+Test(cli_caption, adapter_and_export_give_peft_ids) {
+    cJSON *lora = fixture_json("blip-tiny/captioning/lora/expected.json");
+    const cJSON *want = cJSON_GetObjectItemCaseSensitive(lora, "gen_greedy_ids");
+    char cmd[8192], *out;
+    snprintf(cmd, sizeof cmd, "%s caption --json --model %s --adapter %s %s/%s %s/%s", vlkit(),
+             fixture_path("blip-tiny/captioning/model"), fixture_path("blip-tiny/captioning/lora/adapter"),
+             fixture_path("blip-tiny/preprocess/images"), images[0], fixture_path("blip-tiny/preprocess/images"), images[1]);
+    cr_assert_eq(run(cmd, &out), 0, "%s", cmd);
+    check_lines(out, want, images);
+    free(out);
+    char *dir = test_tmpdir();
+    snprintf(cmd, sizeof cmd, "%s export --model %s --adapter %s --out %s/merged", vlkit(), fixture_path("blip-tiny/captioning/model"),
+             fixture_path("blip-tiny/captioning/lora/adapter"), dir);
+    cr_assert_eq(run(cmd, &out), 0, "%s", cmd);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s caption --json --model %s/merged %s/%s %s/%s", vlkit(), dir,
+             fixture_path("blip-tiny/preprocess/images"), images[0], fixture_path("blip-tiny/preprocess/images"), images[1]);
+    cr_assert_eq(run(cmd, &out), 0, "%s", cmd);
+    check_lines(out, want, images);
+    free(out);
+    free(dir);
+    cJSON_Delete(lora);
+}

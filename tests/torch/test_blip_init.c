@@ -91,7 +91,7 @@ Test(blip_init, folder_loads_and_captions_deterministically) {
     cr_assert(la == lb && memcmp(wa, wb, la) == 0, "the same seed gave different weights");
     cr_assert(la == lc && memcmp(wa, wc, la) != 0, "a different seed gave the same weights");
     free(wa), free(wb), free(wc);
-    blip_captioner *cap = blip_captioner_load(a);
+    blip_captioner *cap = blip_captioner_load(a, NULL);
     cr_assert_not_null(cap, "%s", vk_err_msg());
     /* the initialiser's statistics: LayerNorm 1/0, biases 0, weights N(0, 0.02) */
     tt_tensor *w = blip_params_find(cap->model->params, "text_decoder.bert.encoder.layer.0.intermediate.dense.weight");
