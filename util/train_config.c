@@ -470,7 +470,15 @@ static int apply_value(train_config *c, const apply_ctx *x, const field *f, cons
         }
         if (!cJSON_IsString(v)) return type_error(x, f->key, expected, v);
         int i = enum_index(f->names, v->valuestring);
-        if (i < 0) return type_error(x, f->key, expected, v);
+        if (i < 0) {
+            int n = 0;
+            while (f->names[n]) n++;
+            const char *s = vk_suggest(v->valuestring, (const char *const *)f->names, (size_t)n);
+            if (!s) return type_error(x, f->key, expected, v);
+            char got[96];
+            describe(v, got, sizeof got);
+            return vk_err_set("%s: %s: expected %s, got %s (did you mean \"%s\"?)", x->source, f->key, expected, got, s);
+        }
         *(int *)dst = i;
         break;
     }
@@ -557,17 +565,17 @@ static int json_error(const char *source, const char *text, const char *at) {
             col++;
         }
     }
-    char near[24] = "";
-    if (at) {
+    /* cJSON's position is where it gave up, often just past the real mistake: show both sides */
+    char near[32] = "";
+    if (at && *at) {
+        const char *from = at - text > 12 ? at - 12 : text;
         size_t n = 0;
-        while (n < sizeof near - 1 && at[n] && at[n] != '\n') {
-            near[n] = at[n];
-            n++;
-        }
+        for (const char *p = from; *p && n < sizeof near - 1 && p < at + 12; p++) near[n++] = *p == '\n' || *p == '\t' ? ' ' : *p;
         near[n] = 0;
     }
-    return vk_err_set("%s:%d:%d: invalid JSON%s%s%s (strict JSON: no comments, no trailing commas)", source, line, col,
-                      *near ? " near '" : " (unexpected end)", near, *near ? "'" : "");
+    if (!*near) return vk_err_set("%s:%d:%d: invalid JSON (unexpected end of file)", source, line, col);
+    return vk_err_set("%s:%d:%d: invalid JSON near '%s' (strict JSON: no comments, no trailing commas)", source, line,
+                      col, near);
 }
 
 static int apply_set(train_config *c, const char *set) {
@@ -659,6 +667,18 @@ static cJSON *strlist_json(const train_strlist *l) {
     return a;
 }
 
+/* cJSON prints doubles with 15 digits unless they differ beyond a relative epsilon, which loses
+ * the last bits of some values; the saved config must reload to the same numbers, so print the
+ * shortest form that reads back exactly. */
+static cJSON *exact_number(double v) {
+    char buf[40];
+    for (int prec = 15; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) break;
+    }
+    return cJSON_CreateRaw(buf);
+}
+
 static cJSON *value_json(const train_config *c, const field *f) {
     const char *base = (const char *)c;
     const void *src = base + f->off;
@@ -670,14 +690,14 @@ static cJSON *value_json(const train_config *c, const field *f) {
         return s ? cJSON_CreateString(s) : cJSON_CreateNull();
     }
     case K_INT:
-        return cJSON_CreateNumber(*(const int *)src);
+        return exact_number(*(const int *)src);
     case K_INT64: {
         long long v = *(const long long *)src;
-        return (f->flags & NULLABLE) && v == TRAIN_UNSET ? cJSON_CreateNull() : cJSON_CreateNumber((double)v);
+        return (f->flags & NULLABLE) && v == TRAIN_UNSET ? cJSON_CreateNull() : exact_number((double)v);
     }
     case K_NUMBER: {
         double v = *(const double *)src;
-        return (f->flags & NULLABLE) && v == TRAIN_UNSET ? cJSON_CreateNull() : cJSON_CreateNumber(v);
+        return (f->flags & NULLABLE) && v == TRAIN_UNSET ? cJSON_CreateNull() : exact_number(v);
     }
     case K_BOOL:
         return cJSON_CreateBool(*(const int *)src);
@@ -685,8 +705,11 @@ static cJSON *value_json(const train_config *c, const field *f) {
         return cJSON_CreateString(name_of(f->names, *(const int *)src));
     case K_STRLIST:
         return strlist_json(src);
-    case K_PAIR:
-        return cJSON_CreateDoubleArray(src, 2);
+    case K_PAIR: {
+        cJSON *a = cJSON_CreateArray();
+        for (int i = 0; a && i < 2; i++) cJSON_AddItemToArray(a, exact_number(((const double *)src)[i]));
+        return a;
+    }
     case K_TARGETS: {
         const char *re = *(char *const *)(base + f->off2);
         return re ? cJSON_CreateString(re) : strlist_json(src);
