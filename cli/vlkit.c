@@ -23,6 +23,7 @@ typedef struct {
 static const command commands[] = {
     {"caption", NULL, "cmd_caption", "caption images with a BLIP checkpoint (greedy or beam search)"},
     {"init", NULL, "cmd_init", "write a random-initialised BLIP model folder of any config (tests, demos, benchmarks)"},
+    {"eval", NULL, "cmd_eval", "caption a held-out set and score it (CIDEr-D, BLEU, ROUGE-L)"},
     {"export", NULL, "cmd_export", "merge a LoRA adapter into its base and write an HF model folder"},
     {"inspect", cmd_inspect, NULL, "list tensors / config of a weight file, model folder or adapter"},
     {"score", cmd_score, NULL, "score caption (BLEU, ROUGE-L, CIDEr-D) or VQA predictions, no model needed"},

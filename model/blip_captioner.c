@@ -51,7 +51,9 @@ void blip_captioner_free(blip_captioner *c) {
 
 void blip_caption_result_free(blip_caption_result *r) {
     for (int i = 0; r->texts && i < r->n; i++) free(r->texts[i]);
+    for (int i = 0; r->generated && i < r->n; i++) free(r->generated[i]);
     free(r->texts);
+    free(r->generated);
     free(r->ids);
     memset(r, 0, sizeof *r);
 }
@@ -105,14 +107,18 @@ int blip_captioner_run(const blip_captioner *c, const float *pixels, int n, cons
     free(prompts);
     if (rc) return -1;
     out->texts = calloc((size_t)n, sizeof *out->texts);
-    if (!out->texts) {
+    out->generated = calloc((size_t)n, sizeof *out->generated);
+    if (!out->texts || !out->generated) {
+        free(out->texts);
+        free(out->generated);
         blip_gen_output_free(&g);
         return vk_err_set("out of memory");
     }
     out->n = n;
     for (int i = 0; i < n; i++) {
         out->texts[i] = wordpiece_decode(c->tokenizer, g.ids + i * g.len, (size_t)g.len, 1, -1);
-        if (!out->texts[i]) rc = vk_err_set("out of memory");
+        out->generated[i] = wordpiece_decode(c->tokenizer, g.ids + i * g.len + P, (size_t)(g.len - P), 1, -1);
+        if (!out->texts[i] || !out->generated[i]) rc = vk_err_set("out of memory");
     }
     out->ids = g.ids;
     out->len = g.len;

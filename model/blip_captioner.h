@@ -29,6 +29,7 @@ void blip_captioner_free(blip_captioner *c);
 typedef struct {
     int n;
     char **texts;   /* decoded with skip_special_tokens (the prompt included, as transformers) */
+    char **generated; /* only the tokens after the prompt (what BLIP scores: caption[len(prompt):]) */
     int64_t *ids;   /* [n, len] generated ids ([DEC], prompt, caption, [SEP], [PAD]...) */
     int64_t len;
 } blip_caption_result;

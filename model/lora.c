@@ -396,6 +396,11 @@ static void remove_tree(const char *dir) {
     rmdir(dir);
 }
 
+int lora_write_adapter_files(const lora_linears *ls, const lora_config *c, const char *dir) {
+    if (!lora_count(ls, NULL)) return vk_err_set("%s: no adapter to save", dir);
+    return write_adapter_tensors(ls, dir) || write_adapter_config(c, dir) ? -1 : 0;
+}
+
 int lora_save_adapter(const lora_linears *ls, const lora_config *c, const char *dir) {
     if (!lora_count(ls, NULL)) return vk_err_set("%s: no adapter to save", dir);
     size_t n = strlen(dir) + 32;
@@ -408,8 +413,7 @@ int lora_save_adapter(const lora_linears *ls, const lora_config *c, const char *
     snprintf(old, n, "%s.old-%ld", dir, (long)getpid());
     remove_tree(tmp);
     int rc = mkdir(tmp, 0777) ? vk_err_set("%s: cannot create: %s", tmp, strerror(errno)) : 0;
-    if (!rc) rc = write_adapter_tensors(ls, tmp);
-    if (!rc) rc = write_adapter_config(c, tmp);
+    if (!rc) rc = lora_write_adapter_files(ls, c, tmp);
     /* swap in: an existing folder moves aside first, so DIR is always either old or new */
     if (!rc && vk_is_dir(dir) && rename(dir, old)) rc = vk_err_set("%s: cannot replace: %s", dir, strerror(errno));
     if (!rc && rename(tmp, dir)) rc = vk_err_set("%s: cannot rename into place: %s", dir, strerror(errno));

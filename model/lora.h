@@ -48,6 +48,8 @@ typedef struct {
 int lora_attach(lora_linears *ls, const lora_config *c, int *matched);
 /* Read a PEFT adapter folder and attach its tensors (shapes checked). */
 int lora_load_adapter(lora_linears *ls, const char *dir, lora_config *cfg_out);
+/* Write adapter_config.json + adapter_model.safetensors into an existing folder. */
+int lora_write_adapter_files(const lora_linears *ls, const lora_config *c, const char *dir);
 /* Write a PEFT adapter folder atomically (written to DIR.tmp-PID, then renamed over DIR). */
 int lora_save_adapter(const lora_linears *ls, const lora_config *c, const char *dir);
 /* The trainable tensors (A then B of each adapted layer, in layer order) and their PEFT

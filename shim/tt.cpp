@@ -22,6 +22,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -234,6 +235,28 @@ int tt_get_num_threads(void) {
 
 int tt_manual_seed(uint64_t seed) {
     TT_TRY torch::manual_seed(seed);
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_rng_state_get(uint8_t **buf, size_t *len) {
+    TT_TRY at::Tensor st = at::detail::getDefaultCPUGenerator().get_state();
+    size_t n = (size_t)st.numel();
+    auto *p = static_cast<uint8_t *>(std::malloc(n ? n : 1));
+    if (!p) throw std::bad_alloc();
+    std::memcpy(p, st.data_ptr(), n);
+    *buf = p;
+    *len = n;
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_rng_state_set(const uint8_t *buf, size_t len) {
+    TT_TRY at::Tensor st = at::empty({(int64_t)len}, at::kByte);
+    std::memcpy(st.data_ptr(), buf, len);
+    auto gen = at::detail::getDefaultCPUGenerator();
+    std::lock_guard<std::mutex> lock(gen.mutex());
+    gen.set_state(st);
     return 0;
     TT_CATCH(-1)
 }

@@ -63,6 +63,9 @@ const char *tt_torch_version(void);         /* "1.13.0" */
 int tt_set_num_threads(int n);
 int tt_get_num_threads(void);
 int tt_manual_seed(uint64_t seed);
+/* The CPU generator's state (dropout, randn, ...), for exact resume: *buf malloc'd. */
+int tt_rng_state_get(uint8_t **buf, size_t *len);
+int tt_rng_state_set(const uint8_t *buf, size_t len);
 int tt_cuda_available(void);
 int tt_cuda_device_count(void);
 /* Dtype helpers. */

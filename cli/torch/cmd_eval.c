@@ -1,0 +1,93 @@
+/* vlkit eval — caption a held-out set, write COCO results, print CIDEr-D / BLEU / ROUGE-L. */
+#include "cli/commands.h"
+#include "train/evaluate.h"
+#include "util/args.h"
+#include "util/error.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void warn(const char *msg) { vk_print_warning("%s", msg); }
+
+int cmd_eval(int argc, char **argv) {
+    static const char *model = NULL, *adapter = NULL, *data = NULL, *format = "auto", *image_root = NULL, *split = NULL,
+                      *out = NULL, *prompt = NULL, *dtype = "fp32";
+    static int beams = 3, max_length = 20, min_length = 5, batch = 8, max_samples = 0, threads = 0, json = 0;
+    static const vk_arg opts[] = {
+        {"--model", "DIR", VK_ARG_STRING, &model, "BLIP captioning model folder", "VLKIT_MODEL", 1},
+        {"--adapter", "DIR", VK_ARG_STRING, &adapter, "PEFT LoRA adapter folder to apply", NULL, 0},
+        {"--data", "FILE", VK_ARG_STRING, &data, "held-out captions (JSONL, COCO, Karpathy/BLIP, metadata.jsonl; .gz ok)", NULL, 1},
+        {"--format", "F", VK_ARG_STRING, &format, "auto|jsonl|coco|karpathy|blip|imagefolder (default auto)", NULL, 0},
+        {"--image-root", "DIR", VK_ARG_STRING, &image_root, "folder image paths are relative to (default: the data file's)", NULL, 0},
+        {"--split", "S", VK_ARG_STRING, &split, "Karpathy splits to keep, e.g. test", NULL, 0},
+        {"--out", "FILE", VK_ARG_STRING, &out, "write COCO results JSON [{\"image_id\", \"caption\"}]", NULL, 0},
+        {"--prompt", "TEXT", VK_ARG_STRING, &prompt, "decoder prompt, not scored (BLIP: \"a picture of \")", NULL, 0},
+        {"--beams", "N", VK_ARG_INT, &beams, "beam width (default 3, BLIP's)", NULL, 0},
+        {"--max-length", "N", VK_ARG_INT, &max_length, "max tokens incl. [DEC] and prompt (default 20)", NULL, 0},
+        {"--min-length", "N", VK_ARG_INT, &min_length, "min tokens (default 5)", NULL, 0},
+        {"--batch-size", "N", VK_ARG_INT, &batch, "images per batch (default 8)", NULL, 0},
+        {"--max-samples", "N", VK_ARG_INT, &max_samples, "caption at most N images (default all)", NULL, 0},
+        {"--dtype", "fp32|bf16", VK_ARG_STRING, &dtype, "matrix-product precision (default fp32)", NULL, 0},
+        {"--threads", "N", VK_ARG_INT, &threads, "CPU threads (default all cores)", "VLKIT_THREADS", 0},
+        {"--json", NULL, VK_ARG_FLAG, &json, "print the scores as one JSON object", NULL, 0},
+        {0}};
+    static const vk_argspec spec = {
+        "eval", "--model DIR [--adapter DIR] --data FILE [options]",
+        "Caption every image of a held-out set and score the captions against its references with\n"
+        "CIDEr-D, BLEU-1..4 and ROUGE-L (pycocoevalcap's numbers, PTB tokenisation).",
+        opts, 0, 0,
+        "example:\n  vlkit eval --model models/blip-base --adapter runs/cap/best --data data/test.jsonl --out results.json\n"};
+    int rc = vk_args_parse(&spec, argc, argv, NULL);
+    if (rc != VK_ARGS_OK) return rc == VK_ARGS_HELP ? 0 : 2;
+    caption_dataset_opts dopt = caption_dataset_default_opts();
+    static const struct {
+        const char *name;
+        caption_format f;
+    } formats[] = {{"auto", CAPTION_FORMAT_AUTO}, {"jsonl", CAPTION_FORMAT_JSONL}, {"coco", CAPTION_FORMAT_COCO},
+                   {"karpathy", CAPTION_FORMAT_KARPATHY}, {"blip", CAPTION_FORMAT_BLIP}, {"imagefolder", CAPTION_FORMAT_IMAGEFOLDER}};
+    int known = 0;
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++)
+        if (!strcmp(format, formats[i].name)) dopt.format = formats[i].f, known = 1;
+    if (!known || beams < 1 || max_length < 2 || min_length < 0 || batch < 1 || max_samples < 0 ||
+        (strcmp(dtype, "fp32") && strcmp(dtype, "bf16"))) {
+        vk_print_error("eval: bad option value (see vlkit eval --help)");
+        return 2;
+    }
+    dopt.image_root = image_root;
+    dopt.split = split;
+    if (threads > 0) tt_set_num_threads(threads);
+    caption_dataset *ds = caption_dataset_load(data, &dopt);
+    if (!ds) {
+        vk_print_error("eval: %s", vk_err_msg());
+        return 1;
+    }
+    for (int i = 0; i < ds->n_warnings; i++) vk_print_warning("%s", ds->warnings[i]);
+    blip_captioner *c = blip_captioner_load(model, adapter);
+    if (!c || (!strcmp(dtype, "bf16") && blip_caption_set_dtype(c->model, TT_BF16))) {
+        vk_print_error("eval: %s", vk_err_msg());
+        blip_captioner_free(c);
+        caption_dataset_free(ds);
+        return 1;
+    }
+    caption_eval_options eo = {max_samples, batch, prompt, blip_gen_default_params(&c->model->cfg.text), out, warn};
+    eo.gen.num_beams = beams;
+    eo.gen.max_length = max_length;
+    eo.gen.min_length = min_length;
+    caption_eval_scores s;
+    rc = caption_evaluate(c, ds, &eo, &s);
+    if (rc) vk_print_error("eval: %s", vk_err_msg());
+    else if (json)
+        printf("{\"images\": %d, \"Bleu_1\": %.6f, \"Bleu_2\": %.6f, \"Bleu_3\": %.6f, \"Bleu_4\": %.6f, \"ROUGE_L\": %.6f, "
+               "\"CIDEr\": %.6f}\n",
+               s.n_images, s.bleu[0], s.bleu[1], s.bleu[2], s.bleu[3], s.rouge_l, s.cider);
+    else
+        printf("captions: %d images%s%s\n  Bleu_1   %.6f\n  Bleu_2   %.6f\n  Bleu_3   %.6f\n  Bleu_4   %.6f\n  ROUGE_L  %.6f\n"
+               "  CIDEr    %.6f\n",
+               s.n_images, out ? ", results in " : "", out ? out : "", s.bleu[0], s.bleu[1], s.bleu[2], s.bleu[3], s.rouge_l,
+               s.cider);
+    int failed = s.n_failed;
+    blip_captioner_free(c);
+    caption_dataset_free(ds);
+    if (!rc && failed) vk_print_warning("eval: %d images could not be read and were skipped", failed);
+    return rc ? 1 : 0;
+}
