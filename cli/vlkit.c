@@ -2,7 +2,7 @@
  * (pure C, linked into this binary) or cli/torch/cmd_*.c (in libvlkit_torch.so, next to the
  * binary). The binary itself does not link libtorch: `score`, `inspect` and `--help` start in
  * milliseconds, and the runtime tuning variables are set before libtorch (and its OpenBLAS)
- * are loaded, so no re-exec is needed. */
+ * are loaded (util/cpu_tune.h). */
 #include "cli/commands.h"
 #include "util/cpu_tune.h"
 
@@ -54,9 +54,10 @@ static int torch_library_path(char *buf, size_t cap) {
     return snprintf(buf, cap, "%s/libvlkit_torch.so", exe) < (int)cap ? 0 : -1;
 }
 
-static int run_torch_command(const char *symbol, int argc, char **argv) {
-    /* before dlopen: OpenBLAS reads OPENBLAS_CORETYPE when it is loaded */
-    vk_cpu_tune_env();
+static int run_torch_command(const char *symbol, int argc, char **argv, char **main_argv) {
+    /* before dlopen: OpenBLAS reads OPENBLAS_CORETYPE when it is loaded; glibc reads its malloc
+     * tunables at start-up, hence one re-exec (of this small binary: ~1 ms) when they changed */
+    if (vk_cpu_tune_env()) execv("/proc/self/exe", main_argv); /* on failure: carry on untuned */
     char path[PATH_MAX];
     if (torch_library_path(path, sizeof path) != 0) {
         fprintf(stderr, "vlkit: error: cannot locate libvlkit_torch.so (set VLKIT_TORCH_LIB)\n");
@@ -86,12 +87,12 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
         char *env_argv[] = {"env", NULL};
-        return run_torch_command("cmd_env", 1, env_argv);
+        return run_torch_command("cmd_env", 1, env_argv, argv);
     }
     for (size_t i = 0; i < NCOMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) != 0) continue;
         return commands[i].run ? commands[i].run(argc - 1, argv + 1)
-                               : run_torch_command(commands[i].torch_symbol, argc - 1, argv + 1);
+                               : run_torch_command(commands[i].torch_symbol, argc - 1, argv + 1, argv);
     }
     fprintf(stderr, "vlkit: error: unknown command '%s'\n", argv[1]);
     usage(stderr);

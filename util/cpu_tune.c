@@ -43,13 +43,31 @@ int vk_cpu_has_amx_bf16(void) { return 0; }
 const char *vk_cpu_tune_openblas_coretype(void) { return vk_cpu_has_avx512() ? "SkylakeX" : NULL; }
 const char *vk_cpu_tune_aten_capability(void) { return vk_cpu_has_avx512() ? "avx512" : NULL; }
 
-void vk_cpu_tune_env(void) {
-    char tuned[96] = "";
+int vk_cpu_tune_env(void) {
+    if (getenv("VLKIT_TUNED")) return 0; /* done before this (re-)exec */
+    char tuned[128] = "";
     const char *core = vk_cpu_tune_openblas_coretype();
     if (core && !getenv("OPENBLAS_CORETYPE") && setenv("OPENBLAS_CORETYPE", core, 0) == 0)
         strcat(tuned, "OPENBLAS_CORETYPE,");
     const char *cap = vk_cpu_tune_aten_capability();
     if (cap && !getenv("ATEN_CPU_CAPABILITY") && setenv("ATEN_CPU_CAPABILITY", cap, 0) == 0)
         strcat(tuned, "ATEN_CPU_CAPABILITY,");
-    if (!getenv("VLKIT_TUNED")) setenv("VLKIT_TUNED", tuned[0] ? tuned : "none", 1);
+    static const char malloc_tunables[] = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_max=0:"
+                                          "glibc.malloc.trim_threshold=1099511627776:glibc.malloc.top_pad=67108864";
+    const char *old = getenv("GLIBC_TUNABLES");
+    int reexec = 0;
+    if (!old || !strstr(old, "glibc.malloc.")) {
+        size_t n = (old ? strlen(old) + 1 : 0) + sizeof malloc_tunables;
+        char *v = malloc(n);
+        if (v) {
+            snprintf(v, n, "%s%s%s", old && *old ? old : "", old && *old ? ":" : "", malloc_tunables);
+            if (setenv("GLIBC_TUNABLES", v, 1) == 0) {
+                strcat(tuned, "GLIBC_TUNABLES,");
+                reexec = 1;
+            }
+            free(v);
+        }
+    }
+    setenv("VLKIT_TUNED", tuned[0] ? tuned : "none", 1);
+    return reexec;
 }

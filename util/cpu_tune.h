@@ -10,8 +10,16 @@
 
 /* Set the variables (when the CPU has AVX-512 and the user left them unset) before libtorch is
  * loaded: vlkit dlopens its libtorch commands, so setting them in-process is enough. Records
- * what it set in VLKIT_TUNED for `vlkit env`. */
-void vk_cpu_tune_env(void);
+ * what it set in VLKIT_TUNED for `vlkit env`.
+ *
+ * Also glibc's malloc tunables, which glibc reads only at process start: tensors of tens of MB
+ * come and go at every layer, and with glibc's defaults each one is mmap'd, page-faulted in
+ * 4 KiB at a time and returned to the kernel on free (the first batch-4 vision pass of
+ * BLIP-base took 870k page faults, 7.2 s instead of 1.0 s). vlkit asks for a heap that is
+ * never trimmed, never mmap'd per allocation, and backed by transparent huge pages. Returns 1
+ * when it changed GLIBC_TUNABLES (the caller then re-executes itself so glibc sees it), else 0.
+ * A GLIBC_TUNABLES that already sets any glibc.malloc tunable is left alone. */
+int vk_cpu_tune_env(void);
 
 /* The environment values vlkit wants for this CPU (NULL: leave unset). */
 const char *vk_cpu_tune_openblas_coretype(void);

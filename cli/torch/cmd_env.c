@@ -69,6 +69,11 @@ int cmd_env(int argc, char **argv) {
     if (isa >= 0) printf("oneDNN ISA      %s\n", dnnl_isa_name(isa));
     printf("CPU             avx512 %s, avx512_bf16 %s, amx_bf16 %s\n", vk_cpu_has_avx512() ? "yes" : "no",
            vk_cpu_has_avx512_bf16() ? "yes" : "no", vk_cpu_has_amx_bf16() ? "yes" : "no");
+    const char *tun = getenv("GLIBC_TUNABLES");
+    printf("malloc          %s (GLIBC_TUNABLES%s)\n",
+           tun && strstr(tun, "glibc.malloc.hugetlb=1") ? "huge-page heap, never trimmed" : "glibc defaults",
+           tun ? (strstr(getenv("VLKIT_TUNED") ? getenv("VLKIT_TUNED") : "", "GLIBC") ? ", set by vlkit" : ", from the environment")
+               : " unset");
     const char *bf16;
     if (vk_cpu_has_amx_bf16() && isa == DNNL_ISA_AVX512_CORE_AMX)
         bf16 = "AMX tiles (oneDNN)";
