@@ -21,6 +21,7 @@ typedef struct {
 } command;
 
 static const command commands[] = {
+    {"train", NULL, "cmd_train", "fine-tune a BLIP captioning model with LoRA (checkpoints, resume, eval)"},
     {"caption", NULL, "cmd_caption", "caption images with a BLIP checkpoint (greedy or beam search)"},
     {"init", NULL, "cmd_init", "write a random-initialised BLIP model folder of any config (tests, demos, benchmarks)"},
     {"eval", NULL, "cmd_eval", "caption a held-out set and score it (CIDEr-D, BLEU, ROUGE-L)"},
