@@ -64,6 +64,10 @@ int cmd_plot(int argc, char **argv) {
     char *metrics = NULL, *dir = NULL, *name = NULL, *default_out = NULL, *svg = NULL;
     vk_metrics m = {0};
     int status = 1;
+    if (!vk_is_dir(pos.items[0]) && !vk_file_exists(pos.items[0])) {
+        vk_print_error("%s: no such run folder or metrics file", pos.items[0]);
+        goto done;
+    }
     if (locate(pos.items[0], &metrics, &dir) != 0 || !(name = base_name(dir))) {
         vk_print_error("out of memory");
         goto done;
