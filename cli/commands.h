@@ -8,6 +8,7 @@
 int cmd_env(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_score(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_caption(int argc, char **argv);
 int cmd_init(int argc, char **argv);

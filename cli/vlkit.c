@@ -29,6 +29,7 @@ static const command commands[] = {
     {"inspect", cmd_inspect, NULL, "list tensors / config of a weight file, model folder or adapter"},
     {"score", cmd_score, NULL, "score caption (BLEU, ROUGE-L, CIDEr-D) or VQA predictions, no model needed"},
     {"plot", cmd_plot, NULL, "draw loss / lr / eval curves of a training run to an SVG"},
+    {"synth", cmd_synth, NULL, "write a synthetic shapes caption dataset (the demo's data)"},
     {"bench", NULL, "cmd_bench", "measure matmul ceilings and BLIP-base captioning speed, fp32 and bf16 (make bench)"},
     {"env", NULL, "cmd_env", "show libtorch, threads, BLAS kernel, CPU capability (why it is fast or slow)"},
 };
