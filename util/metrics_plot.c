@@ -263,6 +263,15 @@ static void best_text(sbuf *b, const vk_series *s) {
     sb_printf(b, " %.4g at step %.0f", s->value[best], s->step[best]);
 }
 
+/* Numbers an eval line carries about itself (how many images, how long) are not scores: on the
+ * score axis they would flatten every metric to the bottom. */
+static int is_bookkeeping(const char *name) {
+    static const char *const skip[] = {"images", "n_images", "samples", "n_samples", "seconds", "time", "epoch", "step"};
+    for (size_t i = 0; i < sizeof skip / sizeof skip[0]; i++)
+        if (strcmp(name, skip[i]) == 0) return 1;
+    return 0;
+}
+
 char *vk_metrics_svg(const vk_metrics *m, const vk_plot_opts *o) {
     if (o->width < 400 || o->width > 20000) {
         vk_err_set("plot width %d: must be in [400, 20000]", o->width);
@@ -297,7 +306,7 @@ char *vk_metrics_svg(const vk_metrics *m, const vk_plot_opts *o) {
     int nev = 0;
     for (size_t i = 0; i < m->neval; i++) {
         const vk_series *s = &m->eval[i];
-        if (s == val_loss || !s->n) continue;
+        if (s == val_loss || !s->n || is_bookkeeping(s->name)) continue;
         evl[nev] = (line){s, s->value, s->name, palette[nev % 8], 2.0, 1.0, 1};
         nev++;
     }

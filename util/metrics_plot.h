@@ -8,7 +8,8 @@
  *   loss        the training loss (raw, light) with its smoothed curve (EMA, debiased as
  *               TensorBoard does), and val_loss from the eval lines when present
  *   lr          the learning rate, when logged
- *   evaluation  every other eval metric (CIDEr, Bleu_4, ...), when present
+ *   evaluation  every other eval metric (CIDEr, Bleu_4, ...), when present; bookkeeping keys
+ *               (images, seconds, samples, epoch) are not drawn
  * Each panel has a frame, grid, ticks with labels, axis labels and a legend. Every series is one
  * <polyline data-series="NAME" ...> with one point per logged value (eval points also get a
  * marker), so the file is easy to inspect and test. Hand-written SVG, no dependencies. */

@@ -4,6 +4,8 @@
 #include "util/fileio.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,9 +69,59 @@ static int add_eval(vk_metrics *m, const cJSON *ev, double step) {
     return 0;
 }
 
+/* C's printf writes a NaN as "nan" and Python's json module as "NaN": neither is JSON, but a
+ * non-finite value on one key should cost that point, not the whole line. Outside strings, such
+ * words ([+-]nan, [+-]inf, [+-]infinity, any case) become null. NULL when there is none. */
+static char *null_non_finite(const char *text, size_t len) {
+    static const char *const words[] = {"infinity", "nan", "inf"};
+    char *out = malloc(2 * len + 8); /* a replacement grows 3 bytes ("nan") to 4 at most */
+    if (!out) return NULL;
+    size_t n = 0;
+    int in_str = 0, changed = 0;
+    for (size_t i = 0; i < len;) {
+        char ch = text[i];
+        if (in_str) {
+            out[n++] = ch;
+            if (ch == '\\' && i + 1 < len) out[n++] = text[++i];
+            else if (ch == '"') in_str = 0;
+            i++;
+            continue;
+        }
+        in_str = ch == '"';
+        size_t j = i + (ch == '-' || ch == '+'), w = 0;
+        if (i == 0 || !isalnum((unsigned char)text[i - 1]))
+            for (int k = 0; k < 3 && !w; k++) {
+                size_t wl = strlen(words[k]);
+                if (j + wl <= len && strncasecmp(text + j, words[k], wl) == 0 &&
+                    (j + wl == len || !isalnum((unsigned char)text[j + wl])))
+                    w = wl;
+            }
+        if (w) {
+            memcpy(out + n, "null", 4);
+            n += 4;
+            i = j + w;
+            changed = 1;
+        } else {
+            out[n++] = ch;
+            i++;
+        }
+    }
+    out[n] = 0;
+    if (!changed) {
+        free(out);
+        return NULL;
+    }
+    return out;
+}
+
 /* One line: 1 used, 0 malformed, -1 out of memory. */
 static int read_line(vk_metrics *m, const char *text, size_t len) {
     cJSON *o = cJSON_ParseWithLength(text, len);
+    if (!o) {
+        char *fixed = null_non_finite(text, len);
+        if (fixed) o = cJSON_Parse(fixed);
+        free(fixed);
+    }
     const cJSON *step = cJSON_GetObjectItemCaseSensitive(o, "step");
     if (!cJSON_IsObject(o) || !cJSON_IsNumber(step)) {
         cJSON_Delete(o);

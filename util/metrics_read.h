@@ -5,7 +5,8 @@
  *   {"step": 100, "eval": {"val_loss": 2.05, "CIDEr": 0.61, "Bleu_4": 0.21}}
  * Every key but "step" may be missing or null (no point for that series on that line); other keys
  * are ignored. Lines that are not a JSON object with a numeric "step" (a half-written last line,
- * a stray message) are skipped and counted, never fatal. Blank lines are ignored.
+ * a stray message) are skipped and counted, never fatal. Blank lines are ignored. A bare
+ * nan / NaN / inf / -Infinity (printf's and Python's spelling; not JSON) reads as null.
  *
  * A resumed run logs again the steps after its checkpoint: a point whose step is not after the
  * series' previous point replaces the points from that step on, so the curve shows the run that

@@ -120,6 +120,27 @@ Test(metrics, missing_keys_nulls_and_resume) {
     free(p);
 }
 
+Test(metrics, non_finite_words_read_as_null) {
+    /* what printf ("nan", "-inf") and Python's json ("NaN", "Infinity") write: the point is lost,
+     * the rest of the line is kept; inside strings nothing changes */
+    char *p = write_metrics("{\"step\": 1, \"loss\": nan, \"lr\": 1e-4}\n"
+                            "{\"step\": 2, \"loss\": -inf, \"grad_norm\": NaN, \"lr\": 2e-4}\n"
+                            "{\"step\": 3, \"eval\": {\"val_loss\": Infinity, \"CIDEr\": 0.5, \"note\": \"nan \\\" inf\"}}\n"
+                            "{\"step\": 4, \"loss\": nanx}\n");
+    vk_metrics m;
+    cr_assert_eq(vk_metrics_read(p, &m), 0, "%s", vk_err_msg());
+    cr_assert_eq(m.loss.n, 0);
+    cr_assert_eq(m.grad_norm.n, 0);
+    cr_assert_eq(m.lr.n, 2);
+    cr_assert_eq(m.lr.value[1], 2e-4);
+    cr_assert_eq(vk_metrics_eval(&m, "CIDEr")->n, 1);
+    cr_assert_null(vk_metrics_eval(&m, "val_loss"));
+    cr_assert_eq(m.malformed, 1); /* "nanx" is not a number word */
+    cr_assert_eq(m.first_malformed_line, 4);
+    vk_metrics_free(&m);
+    free(p);
+}
+
 Test(metrics, empty_and_unusable_files_are_errors) {
     vk_metrics m;
     char *p = write_metrics("");
@@ -228,6 +249,26 @@ Test(plot, points_follow_the_data) {
     o.smooth = 0.5;
     o.width = 10;
     cr_assert_null(vk_metrics_svg(&m, &o));
+    vk_metrics_free(&m);
+    free(p);
+}
+
+Test(plot, bookkeeping_keys_are_not_scores) {
+    /* the trainer's eval lines also say how many images and seconds: not drawn on the score axis */
+    char *p = write_metrics("{\"step\": 10, \"loss\": 2}\n"
+                            "{\"step\": 10, \"eval\": {\"CIDEr\": 0.4, \"images\": 100, \"seconds\": 12.5}}\n");
+    vk_metrics m;
+    cr_assert_eq(vk_metrics_read(p, &m), 0, "%s", vk_err_msg());
+    cr_assert_eq(m.neval, 3); /* read, so a caller can use them */
+    vk_plot_opts o;
+    vk_plot_opts_default(&o);
+    char *svg = vk_metrics_svg(&m, &o);
+    cr_assert_not_null(svg);
+    double xs[2], ys[2];
+    cr_assert_eq(polyline_points(svg, "CIDEr", xs, ys, 2), 1);
+    cr_assert_eq(polyline_points(svg, "images", xs, ys, 2), -1);
+    cr_assert_eq(polyline_points(svg, "seconds", xs, ys, 2), -1);
+    free(svg);
     vk_metrics_free(&m);
     free(p);
 }
