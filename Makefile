@@ -71,7 +71,7 @@ $(FLAGS_STAMP):
 	@rm -f $(BUILD)/flags.*
 	@touch $@
 
-.PHONY: all test check check-pure check-torch check-cli asan fuzz fuzz-build check-fuzz bench bench-score deps clean
+.PHONY: demo all test check check-pure check-torch check-cli asan fuzz fuzz-build check-fuzz bench bench-score deps clean
 all: $(BUILD)/vlkit $(BUILD)/libvlkit_torch.so
 
 $(BUILD)/libvlkit_core.a: $(CORE_OBJ)
@@ -177,6 +177,12 @@ bench: $(BUILD)/vlkit $(BUILD)/libvlkit_torch.so bench-score
 # (0.12 s, 0.1 s) and the official pipeline (6 s, 3.1 s).
 bench-score: $(BUILD)/vlkit
 	@VLKIT=$(BUILD)/vlkit bash scripts/bench_score.sh
+
+# The README's main command: install what is missing, build, run the whole demo (build/demo/).
+demo:
+	@bash scripts/install-deps.sh
+	@$(MAKE) --no-print-directory all
+	@bash scripts/demo.sh
 
 deps:
 	@bash scripts/install-deps.sh
