@@ -264,14 +264,14 @@ static int evaluate(trainer *t) {
                                                             : val_loss;
     int better = isnan(t->st.best_metric) ||
                  (train_metric_higher_is_better(c->eval.metric) ? value > t->st.best_metric : value < t->st.best_metric);
-    char line[512], vl[32];
+    char line[640], val_text[32];
     /* JSON has no NaN: a val set without target tokens gives null */
-    if (isfinite(val_loss)) snprintf(vl, sizeof vl, "%.6f", val_loss);
-    else snprintf(vl, sizeof vl, "null");
+    if (isfinite(val_loss)) snprintf(val_text, sizeof val_text, "%.6f", val_loss);
+    else snprintf(val_text, sizeof val_text, "null");
     snprintf(line, sizeof line,
              "{\"step\": %lld, \"eval\": {\"val_loss\": %s, \"CIDEr\": %.6f, \"Bleu_4\": %.6f, \"Bleu_1\": %.6f, "
              "\"ROUGE_L\": %.6f, \"images\": %d, \"seconds\": %.2f}}",
-             t->st.step, vl, s.cider, s.bleu[3], s.bleu[0], s.rouge_l, s.n_images, now() - t0);
+             t->st.step, val_text, s.cider, s.bleu[3], s.bleu[0], s.rouge_l, s.n_images, now() - t0);
     if (write_metrics(t, line)) return -1;
     log_line(t, "eval step %lld: val_loss %.4f  CIDEr %.4f  Bleu_4 %.4f  ROUGE_L %.4f (%d images)%s", t->st.step, val_loss,
              s.cider, s.bleu[3], s.rouge_l, s.n_images, better ? "  [best]" : "");
