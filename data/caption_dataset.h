@@ -36,9 +36,10 @@
  * folder of the dataset file. Karpathy's image path is filepath/filename.
  *
  * image_id: from the file (JSONL/BLIP "image_id": a number, or the digits after the last '_' of
- * a string; COCO's image id; Karpathy's "cocoid"), else derived from the image file name (the
- * digits after the last '_' of its stem, or the whole stem: COCO_val2014_000000391895.jpg ->
- * 391895, 1000092795.jpg -> 1000092795), else the record's index.
+ * a string; COCO's image id; Karpathy's "cocoid", else "id", else "imgid" — the rules `vlkit
+ * score` reads references with), else derived from the image file name (the digits after the
+ * last '_' of its stem, or the whole stem: COCO_val2014_000000391895.jpg -> 391895,
+ * 1000092795.jpg -> 1000092795, BLIP's rule), else the record's index.
  *
  * Bad records — a line that is not JSON, a value of the wrong type, no image field, an empty
  * caption (or one that is not valid UTF-8), an image file that does not exist, a COCO

@@ -291,6 +291,17 @@ static int split_selected(const char *list, const char *split) {
     return 0;
 }
 
+/* "cocoid", else "id", else "imgid" (Flickr30k's files have only imgid): the rule `vlkit score`
+ * reads the same file's references with, so generated captions and references share ids. */
+static int64_t karpathy_id(const cJSON *e) {
+    static const char *const keys[] = {"cocoid", "id", "imgid"};
+    for (size_t k = 0; k < sizeof keys / sizeof keys[0]; k++) {
+        int64_t id = json_id(member(e, keys[k]));
+        if (id >= 0) return id;
+    }
+    return -1;
+}
+
 int caption_read_karpathy(caption_build *b, const cJSON *root) {
     const char *name = b->ds->path;
     const cJSON *images = member(root, "images");
@@ -350,7 +361,7 @@ int caption_read_karpathy(caption_build *b, const cJSON *root) {
                 char *image = fp && fp->valuestring[0] ? vk_path_join(fp->valuestring, fn->valuestring)
                                                        : strdup(fn->valuestring);
                 if (!image) r = vk_err_set("out of memory");
-                else r = caption_build_add(b, where, image, caps, k, json_id(member(e, "cocoid")), 0, i);
+                else r = caption_build_add(b, where, image, caps, k, karpathy_id(e), 0, i);
                 free(image);
             } else {
                 r = ok;

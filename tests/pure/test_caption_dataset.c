@@ -499,15 +499,17 @@ Test(caption_dataset, bad_blip_and_karpathy_records) {
                    " {\"filename\": \"imgs/img_102.jpg\", \"sentences\": \"no\"},\n"
                    " {\"filepath\": 3, \"filename\": \"img_103.png\", \"sentences\": []},\n"
                    " {\"filename\": \"imgs/img_103.png\", \"imgid\": 3, \"sentences\": [{\"raw\": \"fine\"}]},\n"
-                   " {\"sentences\": [{\"raw\": \"no file\"}]}]}");
+                   " {\"sentences\": [{\"raw\": \"no file\"}]},\n"
+                   " {\"filename\": \"imgs/img_101.png\", \"sentences\": [{\"raw\": \"no id at all\"}]}]}");
     ds = load_ok(p, NULL);
-    cr_assert_eq(ds->n_records, 1);
-    cr_expect_eq(ds->records[0].image_id, 103, "no cocoid: from the file name");
+    cr_expect_eq(ds->records[0].image_id, 3, "no cocoid or id: imgid, as vlkit score reads it");
     expect_warning(ds, 0, p, ": images[0]: sentences[1].raw must be a string");
     expect_warning(ds, 1, p, ": images[1]: \"sentences\" must be a list");
     expect_warning(ds, 2, p, ": images[2]: \"filepath\" must be a string");
     expect_warning(ds, 3, p, ": images[4]: \"filename\" must be a string");
     cr_expect_eq(ds->n_bad, 4);
+    cr_assert_eq(ds->n_records, 2);
+    cr_expect_eq(ds->records[1].image_id, 101, "no id in the record: from the file name");
     caption_dataset_free(ds);
 }
 
