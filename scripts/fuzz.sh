@@ -28,6 +28,12 @@ seeds() {
             "$FIX/eval/captions/small/annotations.json" > "$d/records_image.json"
         jq -c '{images: [.annotations | group_by(.image_id)[] | {cocoid: .[0].image_id, sentences: [.[] | {raw: .caption}]}]}' \
             "$FIX/eval/captions/small/annotations.json" > "$d/karpathy.json" ;;
+    fuzz_caption_dataset)
+        # first byte: the options (0 = auto-detect, skip); then each format's shape
+        printf '\0{"image": "imgs/COCO_val2014_000000000042.jpg", "caption": "a cat"}\n{"file_name": "b_7.png", "text": ["x", "y"], "image_id": "coco_7"}\n' > "$d/jsonl"
+        printf '\0[{"image": "val2014/a_1.jpg", "caption": ["a dog", "two dogs"]}, {"image": "b.jpg", "caption": "c", "image_id": 3}]' > "$d/blip"
+        printf '\0{"images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}], "annotations": [{"image_id": 1, "caption": "a"}, {"image_id": 2, "caption": "b"}]}' > "$d/coco"
+        printf '\x10{"images": [{"filepath": "val2014", "filename": "a_1.jpg", "split": "train", "cocoid": 1, "sentences": [{"raw": "a"}]}, {"filename": "b.jpg", "split": "test", "imgid": 2, "sentences": [{"raw": "b"}]}]}' > "$d/karpathy" ;;
     fuzz_caption_res)
         for f in "$FIX"/eval/captions/*/results*.json; do [ "$(stat -c %s "$f")" -lt 20000 ] && cp "$f" "$d/${f//\//_}"; done
         printf '[{"image_id":1,"caption":"A dog runs."},{"image_id":2,"caption":"a cat (sleeping)"},{"image_id":3,"caption":"two men"}]' > "$d/own.json" ;;
