@@ -168,6 +168,13 @@ static int detect(const char *text, size_t len, const char *name, caption_format
             line_col(text, at, &line, &col);
             return vk_err_set("%s: not valid JSON (line %zu, column %zu)", name, line, col);
         }
+        /* "karpathy" and "blip" name one family: BLIP ships the Karpathy splits as lists
+         * (coco_karpathy_train.json), Karpathy's own files are objects; the shape decides. */
+        if (*fmt == CAPTION_FORMAT_KARPATHY && cJSON_IsArray(*root)) *fmt = CAPTION_FORMAT_BLIP;
+        else if (*fmt == CAPTION_FORMAT_BLIP && cJSON_IsObject(*root) &&
+                 cJSON_GetObjectItemCaseSensitive(*root, "images") &&
+                 !cJSON_GetObjectItemCaseSensitive(*root, "annotations"))
+            *fmt = CAPTION_FORMAT_KARPATHY;
     }
     return 0;
 }

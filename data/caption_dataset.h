@@ -27,6 +27,8 @@
  *   KARPATHY      Karpathy's split file (dataset_coco.json / dataset_flickr30k.json): {"images":
  *                 [{"filepath"?, "filename", "split", "sentences": [{"raw"}], "cocoid"?}]}; only
  *                 the images whose split is in opts.split (e.g. "train,restval"; NULL = all).
+ *                 Forced BLIP and KARPATHY are one family ("the Karpathy splits", which BLIP
+ *                 ships as lists): a list is read as BLIP's, an {"images"} object as Karpathy's.
  *
  * Records are one per image: lines (or array elements) naming the same image are merged, their
  * captions kept in file order, and records come in the order their image first appears.

@@ -307,6 +307,9 @@ int caption_read_karpathy(caption_build *b, const cJSON *root) {
     const cJSON *images = member(root, "images");
     if (!cJSON_IsObject(root) || !cJSON_IsArray(images))
         return vk_err_set("%s: a Karpathy split file is an object with an \"images\" list", name);
+    if (member(root, "annotations"))
+        return vk_err_set("%s: a COCO captions file (it has \"annotations\"), not a Karpathy split file: use format coco",
+                          name);
     const char *filter = b->o->split;
     char where[WHERE_MAX];
     char seen[256] = "";      /* the split names met, for the message when none is selected */

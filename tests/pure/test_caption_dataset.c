@@ -232,6 +232,16 @@ Test(caption_dataset, every_format_and_gzip_gives_the_same_records) {
         }
         for (int k = 0; k < 3; k++) free(paths[k]);
     }
+    /* "karpathy" and "blip" are one family: BLIP's Karpathy-split lists read when forced either way */
+    for (int f = 0; f < 2; f++) {
+        caption_dataset_opts o = caption_dataset_default_opts();
+        o.format = f ? CAPTION_FORMAT_BLIP : CAPTION_FORMAT_KARPATHY;
+        o.split = f ? "train,restval" : NULL;
+        caption_dataset *ds = load_ok(in_tmp(f ? "dataset_coco.json" : "blip_train.json"), &o);
+        expect_canonical(ds, f ? "karpathy forced as blip" : "blip forced as karpathy");
+        cr_expect_eq(ds->format, f ? CAPTION_FORMAT_KARPATHY : CAPTION_FORMAT_BLIP);
+        caption_dataset_free(ds);
+    }
     /* imagefolder: the folder itself, forced or detected */
     make_dir("hf");
     cr_assert_eq(symlink(in_tmp("imgs"), in_tmp("hf/imgs")), 0);
@@ -542,9 +552,12 @@ Test(caption_dataset, file_level_errors) {
     load_fails(write_text("lines.jsonl", JSONL_LINES), &o, "lines.jsonl: not valid JSON (line 2", NULL);
     load_fails(write_text("blip.json", BLIP), &o, "blip.json: a COCO captions file is an object with", NULL);
     o.format = CAPTION_FORMAT_KARPATHY;
-    load_fails(in_tmp("blip.json"), &o, "a Karpathy split file is an object with an \"images\" list", NULL);
+    load_fails(write_text("coco.json", COCO), &o, "coco.json: a COCO captions file (it has \"annotations\")", "format coco");
+    load_fails(write_text("obj.json", "{\"x\": 1}"), &o, "obj.json: a Karpathy split file is an object with", NULL);
+    load_fails(write_text("num.json", "[1, 2]"), &o, "num.json: no usable records", "num.json: record 0: expected");
     o.format = CAPTION_FORMAT_BLIP;
-    load_fails(write_text("coco.json", COCO), &o, "coco.json: a BLIP caption file is a JSON list", NULL);
+    load_fails(write_text("str.json", "\"text\""), &o, "str.json: a BLIP caption file is a JSON list", NULL);
+    load_fails(in_tmp("coco.json"), &o, "coco.json: a BLIP caption file is a JSON list", NULL);
     o.format = CAPTION_FORMAT_JSONL;   /* a COCO file read as lines: each line is bad, none usable */
     load_fails(in_tmp("coco.json"), &o, "coco.json: no usable records", "coco.json:1: not valid JSON");
     /* gzip damage: flipped bytes inside the deflate stream, and a file cut in half */
