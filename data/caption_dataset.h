@@ -54,7 +54,8 @@
  * CONTENT is found later, when the loader decodes (data/loader.h), under the same policy.
  *
  * Errors: NULL with vk_err set; nothing to free. Library code: nothing is printed.
- * Thread safety: a loaded dataset is read-only; any number of threads may read it. */
+ * Thread safety: a loaded dataset is read-only; any number of threads may read it. Load one
+ * dataset at a time (cJSON records its last parse error in a global). */
 #ifndef VLKIT_DATA_CAPTION_DATASET_H
 #define VLKIT_DATA_CAPTION_DATASET_H
 
