@@ -488,7 +488,12 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     if (!rc && t.st.nonfinite_skips) log_line(&t, "vlkit: warning: %lld steps were skipped (non-finite)", t.st.nonfinite_skips);
-    if (!rc && loader_bad_images(t.ld)) log_line(&t, "vlkit: warning: %lld images could not be read and were skipped", (long long)loader_bad_images(t.ld));
+    if (t.ld && loader_bad_images(t.ld)) {
+        int nw = 0;
+        const char *const *w = loader_warnings(t.ld, &nw);
+        for (int i = 0; i < nw; i++) log_line(&t, "vlkit: warning: %s", w[i]);
+        log_line(&t, "vlkit: warning: %lld images could not be read and were skipped", (long long)loader_bad_images(t.ld));
+    }
     opt->steps_done = t.st.step;
 done:
     trainer_free(&t);

@@ -24,6 +24,12 @@
  * images, 19 forced decoding steps: vision, greedy, beam 3 — fp32 then bf16. */
 static const double hf_seconds[3][2] = {{5.3, 2.5}, {22.6, 6.1}, {45.1, 13.2}};
 
+/* LoRA training step on BLIP-base, batch 8 x 32 tokens (issue 5): vision forward, and the text
+ * forward + backward; transformers + PEFT on the reference host: 6.4 s fp32, 2.85 s bf16. */
+#define TRAIN_STEP_GFLOP 1166.0
+#define TRAIN_TEXT_GFLOP 279.0
+static const double hf_train_seconds[2] = {6.4, 2.85};
+
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -76,6 +82,79 @@ static double time_run(blip_captioner *c, run_kind kind, const float *pixels, in
     }
     blip_caption_result_free(&r);
     return t;
+}
+
+/* One LoRA training step (forward, backward, AdamW); with emb != NULL the vision tower is
+ * skipped (the frozen-tower cache). */
+static double train_step(blip_captioner *c, tt_tensor *px, tt_tensor *emb, tt_tensor *ids, tt_tensor *labels, tt_optim *opt) {
+    double t0 = now();
+    tt_scope_begin();
+    tt_tensor *e = emb;
+    if (!e) {
+        int grad = tt_set_grad_enabled(0);
+        e = blip_vision_forward(&c->model->vision, px, NULL, 0);
+        tt_set_grad_enabled(grad);
+    }
+    tt_tensor *loss = blip_lm_loss(blip_caption_logits_from_embeds(c->model, e, ids, NULL, 1), labels, 0.1);
+    int ok = loss && tt_backward(loss) == 0 && tt_optim_step(opt) == 0 && tt_optim_zero_grad(opt) == 0;
+    tt_scope_end();
+    return ok ? now() - t0 : NAN;
+}
+
+static int bench_training(blip_captioner *c, const float *pixels, int rounds, double ceiling[2]) {
+    const int B = 8, L = 32;
+    int64_t S = c->model->cfg.vision.image_size, V = c->model->cfg.text.vocab_size;
+    lora_config lc = lora_config_default();
+    lc.r = 16;
+    lc.alpha = 32;
+    lc.dropout = 0.05;
+    int rc = lora_attach(&c->linears, &lc, NULL);
+    tt_tensor **params = NULL;
+    int n = rc ? 0 : lora_parameters(&c->linears, &params, NULL);
+    tt_optim *opt = rc ? NULL : tt_adamw_new(1e-4, 0.9, 0.999, 1e-8, 0.05);
+    if (!rc && (!opt || tt_optim_add_group(opt, params, n, 1e-4, 0.05) < 0)) rc = vk_err_set("optimizer: %s", tt_last_error());
+    int64_t tok[8 * 32];
+    for (int i = 0; i < B * L; i++) tok[i] = i % L == 0 ? c->model->cfg.text.bos_token_id : 1000 + (i * 7919) % (V - 1000);
+    tt_tensor *ids = tt_persist(tt_from_data(tok, (int64_t[]){B, L}, 2, TT_I64));
+    tt_tensor *px = tt_persist(tt_from_data(pixels, (int64_t[]){B, 3, S, S}, 4, TT_F32));
+    double best[2][2] = {{INFINITY, INFINITY}, {INFINITY, INFINITY}};
+    for (int r = 0; !rc && r < rounds + 1; r++) /* round 0 warms up */
+        for (int d = 0; !rc && d < 2; d++) {
+            if (blip_caption_set_dtype(c->model, d ? TT_BF16 : TT_F32)) {
+                rc = -1;
+                break;
+            }
+            int grad = tt_set_grad_enabled(0);
+            tt_tensor *emb = tt_persist(blip_vision_forward(&c->model->vision, px, NULL, 0));
+            tt_set_grad_enabled(grad);
+            for (int cached = 0; cached < 2; cached++) {
+                double t = train_step(c, px, cached ? emb : NULL, ids, ids, opt);
+                if (isnan(t)) rc = vk_err_set("training step: %s", tt_last_error());
+                else if (r > 0 && t < best[d][cached]) best[d][cached] = t;
+            }
+            tt_free(emb);
+        }
+    if (!rc) {
+        printf("\nLoRA training step, batch %d x %d tokens, r=16 on query,value (%d tensors), AdamW:\n", B, L, n);
+        printf("%-22s %-6s %9s %10s %9s %12s\n", "", "dtype", "s/step", "samples/s", "ceiling", "vs HF+PEFT");
+        for (int cached = 0; cached < 2; cached++)
+            for (int d = 0; d < 2; d++) {
+                double t = best[d][cached], gflop = cached ? TRAIN_TEXT_GFLOP : TRAIN_STEP_GFLOP;
+                printf("%-22s %-6s %9.2f %10.2f %8.0f%% %11.2fx\n", d ? "" : cached ? "with vision cache" : "no cache",
+                       d ? "bf16" : "fp32", t, B / t, 100.0 * gflop / t / ceiling[d], hf_train_seconds[d] / t);
+            }
+        printf("(HF+PEFT reference: %.1f s fp32 / %.2f s bf16 per step without a cache; the step is %.0f GFLOP, %.0f of them\n"
+               " text forward+backward; ceiling = exact FLOPs / time over this run's matmul ceiling of the same dtype)\n",
+               hf_train_seconds[0], hf_train_seconds[1], TRAIN_STEP_GFLOP, TRAIN_TEXT_GFLOP);
+    }
+    blip_caption_set_dtype(c->model, TT_F32);
+    tt_free(ids);
+    tt_free(px);
+    tt_optim_free(opt);
+    free(params);
+    lora_detach(&c->linears);
+    lora_config_free(&lc);
+    return rc;
 }
 
 /* Fraction of rows whose greedy ids are identical in fp32 and bf16. */
@@ -134,7 +213,7 @@ static int fixture_agreement(const char *fixtures, double *rows_share) {
 
 int cmd_bench(int argc, char **argv) {
     static const char *model = NULL;
-    static int batch = 8, rounds = 2, max_length = 20, threads = 0, skip_beam = 0;
+    static int batch = 8, rounds = 2, max_length = 20, threads = 0, skip_beam = 0, skip_train = 0;
     static const vk_arg opts[] = {
         {"--model", "DIR", VK_ARG_STRING, &model, "BLIP-base-size captioning folder (default: made once with vlkit init)", NULL, 0},
         {"--batch-size", "N", VK_ARG_INT, &batch, "images per batch (default 8)", NULL, 0},
@@ -142,6 +221,7 @@ int cmd_bench(int argc, char **argv) {
         {"--max-length", "N", VK_ARG_INT, &max_length, "forced caption length incl. [DEC] (default 20)", NULL, 0},
         {"--threads", "N", VK_ARG_INT, &threads, "CPU threads (default: all cores)", NULL, 0},
         {"--no-beam", NULL, VK_ARG_FLAG, &skip_beam, "skip the beam-search rows (faster)", NULL, 0},
+        {"--no-train", NULL, VK_ARG_FLAG, &skip_train, "skip the LoRA training rows", NULL, 0},
         {0}};
     static const vk_argspec spec = {"bench", "[options]",
                                     "Measure matmul ceilings and BLIP-base captioning speed (fp32 and bf16) in one run; "
@@ -227,6 +307,12 @@ int cmd_bench(int argc, char **argv) {
         double tok, rows = agreement(ids[0], ids[1], batch, max_length, &tok);
         printf("bf16 vs fp32 greedy ids, base-size model (random weights): %.0f%% of rows identical, %.1f%% of tokens\n",
                100 * rows, 100 * tok);
+    }
+    if (!skip_train && bench_training(c, pixels, rounds, ceiling)) {
+        vk_print_error("bench: %s", vk_err_msg());
+        free(pixels);
+        blip_captioner_free(c);
+        return 1;
     }
     const char *fx = getenv("VLKIT_FIXTURES");
     double fixture_rows;
