@@ -64,7 +64,9 @@ tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train) {
     tt_tensor *x32 = tt_dtype_of(x) == TT_F32 ? x : tt_to_dtype(x, TT_F32);
     tt_tensor *xd = l->lora_dropout > 0 ? tt_dropout(x32, l->lora_dropout, train) : x32;
     tt_tensor *delta = tt_mul_scalar(tt_linear(tt_linear(xd, l->lora_a, NULL), l->lora_b, NULL), l->lora_scale);
-    if (l->weight_lp) return tt_add(tt_to_dtype(y, TT_F32), delta);
+    /* the branch runs in float32 (the adapter's precision) and joins in the compute dtype, so
+     * adapted and plain layers hand on the same dtype */
+    if (l->weight_lp) return tt_add(y, tt_to_dtype(delta, (tt_dtype)tt_dtype_of(y)));
     return tt_add(y, delta);
 }
 

@@ -31,7 +31,7 @@ void blip_norm_require(blip_norm *n, blip_params *p, const char *name, int64_t d
 void blip_linear_release(blip_linear *l); /* frees the name and any LoRA tensors */
 
 /* Output dtype is the compute dtype: float32, or bf16 after blip_linear_set_dtype(l, TT_BF16)
- * (the input is cast as needed; the LoRA branch runs in float32 and is added in). */
+ * (the input is cast as needed; the LoRA branch runs in float32 and is added in the compute dtype). */
 tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train);
 /* TT_BF16: keep bf16 copies of weight and bias for the matrix products; TT_F32: drop them. */
 int blip_linear_set_dtype(blip_linear *l, tt_dtype dt);

@@ -46,9 +46,18 @@ std::atomic<int64_t> live_handles{0};
 
 void set_error(const char *msg) { last_error.assign(msg ? msg : "unknown error"); }
 
+// A NULL input means an earlier call failed: its message is the useful one, so it is kept.
+struct null_input : std::invalid_argument {
+    null_input() : std::invalid_argument("null tensor argument (an earlier call failed)") {}
+};
+
 // c10::Error::what() carries a C++ backtrace; users need the message only.
 #define TT_TRY try {
 #define TT_CATCH(fail)                                                                                        \
+    }                                                                                                         \
+    catch (const null_input &tt_exc_) {                                                                       \
+        if (last_error.empty()) set_error(tt_exc_.what());                                                    \
+        return fail;                                                                                          \
     }                                                                                                         \
     catch (const c10::Error &tt_exc_) {                                                                             \
         set_error(tt_exc_.what_without_backtrace());                                                                \
@@ -75,7 +84,7 @@ tt_tensor *wrap(at::Tensor t) {
 }
 
 const at::Tensor &T(const tt_tensor *h) {
-    if (!h) throw std::invalid_argument("null tensor argument (an earlier call probably failed)");
+    if (!h) throw null_input();
     if (!h->t.defined()) throw std::invalid_argument("undefined tensor");
     return h->t;
 }

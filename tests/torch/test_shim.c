@@ -645,7 +645,10 @@ Test(shim_errors, shape_mismatch_returns_null_with_message) {
     /* a second error before the first is read replaces it, no crash */
     cr_assert_null(tt_add(a, b));
     cr_assert(strstr(tt_last_error(), "size of tensor") != NULL, "message: %s", tt_last_error());
-    /* NULL inputs (a failed earlier call) propagate as errors */
+    /* NULL inputs (a failed earlier call) propagate, keeping the first failure's message */
+    cr_assert_null(tt_gelu(NULL));
+    cr_assert(strstr(tt_last_error(), "size of tensor") != NULL, "message: %s", tt_last_error());
+    tt_clear_error();
     cr_assert_null(tt_gelu(NULL));
     cr_assert(strstr(tt_last_error(), "null tensor") != NULL);
     cr_assert_null(tt_linear(a, NULL, NULL));

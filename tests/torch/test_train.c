@@ -166,3 +166,29 @@ Test(train, bad_inputs_fail_cleanly) {
     cr_assert(none && !latest, "a failed run left a checkpoint");
     free(missing), free(out), free(data), free(dir);
 }
+
+Test(train, bf16_run_trains_with_fp32_adapters) {
+    char *dir = test_tmpdir();
+    char *data = make_dataset(dir);
+    char *out = vk_path_join(dir, "bf16");
+    train_config c;
+    const char *sets[] = {"precision=bf16"};
+    cr_assert_eq(load_config_sets(&c, data, out, sets, 1), 0, "%s", vk_err_msg());
+    char *json = train_config_to_json(&c);
+    train_run_options o = {TRAIN_RESUME_NONE, NULL, 1, 1, 0, 0};
+    cr_assert_eq(train_run(&c, json, &o), 0, "%s", vk_err_msg());
+    free(json);
+    train_config_free(&c);
+    int n;
+    double *l = read_losses(out, &n);
+    cr_assert_eq(n, 12);
+    for (int i = 0; i < n; i++) cr_assert(isfinite(l[i]));
+    cr_assert((l[10] + l[11]) / 2 < 0.8 * (l[0] + l[1]) / 2, "bf16 loss did not fall: %.4f -> %.4f", l[0], l[11]);
+    /* the adapter is saved in float32 */
+    char *ck = vk_path_join(out, "checkpoint-12/adapter_model.safetensors");
+    vk_weights *w = vk_weights_open(ck);
+    cr_assert_not_null(w, "%s", vk_err_msg());
+    cr_assert_eq(vk_weights_tensor(w, 0)->dtype, VK_DTYPE_F32);
+    vk_weights_close(w);
+    free(ck), free(l), free(out), free(data), free(dir);
+}
