@@ -107,18 +107,6 @@ static tt_tensor *probe_logits(blip_caption *m) {
     return l;
 }
 
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char *p = vk_path_join(dir, e->d_name);
-        if (p) unlink(p);
-        free(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 int blip_export(blip_export_options *o) {
     if (o->dtype != TT_F32 && o->dtype != TT_BF16 && o->dtype != TT_F16)
@@ -130,11 +118,9 @@ int blip_export(blip_export_options *o) {
     lora_linears ls = {0};
     int rc = blip_caption_linears(m, &ls);
     if (!rc && o->adapter_dir) rc = lora_load_adapter(&ls, o->adapter_dir, NULL);
-    size_t n = strlen(o->out_dir) + 32;
-    char *tmp = malloc(n), *old = malloc(n);
-    snprintf(tmp, n, "%s.tmp-%ld", o->out_dir, (long)getpid());
-    snprintf(old, n, "%s.old-%ld", o->out_dir, (long)getpid());
-    remove_tree(tmp);
+    char *tmp = vk_tmp_dir_name(o->out_dir);
+    if (!rc && !tmp) rc = vk_err_set("out of memory");
+    if (tmp) vk_remove_flat_dir(tmp);
     if (!rc && mkdir(tmp, 0777)) rc = vk_err_set("%s: cannot create: %s", tmp, strerror(errno));
     if (!rc) rc = write_weights(m, &ls, tmp, o->dtype);
     if (!rc) rc = write_config(o->model_dir, tmp, o->dtype);
@@ -161,11 +147,9 @@ int blip_export(blip_export_options *o) {
         tt_free(got);
         blip_caption_free(re);
     }
-    if (!rc && vk_is_dir(o->out_dir) && rename(o->out_dir, old)) rc = vk_err_set("%s: cannot replace: %s", o->out_dir, strerror(errno));
-    if (!rc && rename(tmp, o->out_dir)) rc = vk_err_set("%s: cannot rename into place: %s", o->out_dir, strerror(errno));
-    if (rc) remove_tree(tmp);
-    else remove_tree(old);
-    free(tmp), free(old);
+    if (!rc) rc = vk_replace_dir(tmp, o->out_dir);
+    if (rc && tmp) vk_remove_flat_dir(tmp);
+    free(tmp);
     lora_detach(&ls);
     free(ls.items);
     blip_caption_free(m);

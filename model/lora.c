@@ -383,18 +383,6 @@ static int write_adapter_tensors(const lora_linears *ls, const char *dir) {
     return rc;
 }
 
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char *p = vk_path_join(dir, e->d_name);
-        if (p) unlink(p);
-        free(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 int lora_write_adapter_files(const lora_linears *ls, const lora_config *c, const char *dir) {
     if (!lora_count(ls, NULL)) return vk_err_set("%s: no adapter to save", dir);
@@ -403,22 +391,13 @@ int lora_write_adapter_files(const lora_linears *ls, const lora_config *c, const
 
 int lora_save_adapter(const lora_linears *ls, const lora_config *c, const char *dir) {
     if (!lora_count(ls, NULL)) return vk_err_set("%s: no adapter to save", dir);
-    size_t n = strlen(dir) + 32;
-    char *tmp = malloc(n), *old = malloc(n);
-    if (!tmp || !old) {
-        free(tmp), free(old);
-        return vk_err_set("out of memory");
-    }
-    snprintf(tmp, n, "%s.tmp-%ld", dir, (long)getpid());
-    snprintf(old, n, "%s.old-%ld", dir, (long)getpid());
-    remove_tree(tmp);
+    char *tmp = vk_tmp_dir_name(dir);
+    if (!tmp) return vk_err_set("out of memory");
+    vk_remove_flat_dir(tmp);
     int rc = mkdir(tmp, 0777) ? vk_err_set("%s: cannot create: %s", tmp, strerror(errno)) : 0;
     if (!rc) rc = lora_write_adapter_files(ls, c, tmp);
-    /* swap in: an existing folder moves aside first, so DIR is always either old or new */
-    if (!rc && vk_is_dir(dir) && rename(dir, old)) rc = vk_err_set("%s: cannot replace: %s", dir, strerror(errno));
-    if (!rc && rename(tmp, dir)) rc = vk_err_set("%s: cannot rename into place: %s", dir, strerror(errno));
-    if (rc) remove_tree(tmp);
-    else remove_tree(old);
-    free(tmp), free(old);
+    if (!rc) rc = vk_replace_dir(tmp, dir);
+    if (rc) vk_remove_flat_dir(tmp);
+    free(tmp);
     return rc;
 }

@@ -15,18 +15,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static void remove_tree(const char *dir) {
-    DIR *d = opendir(dir);
-    if (!d) return;
-    for (struct dirent *e; (e = readdir(d));) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-        char *p = vk_path_join(dir, e->d_name);
-        if (p) unlink(p);
-        free(p);
-    }
-    closedir(d);
-    rmdir(dir);
-}
 
 static int write_optimizer(const char *dir, tt_optim *opt, const train_params *tp) {
     int n = tp->n, rc = 0, k = 0;
@@ -89,11 +77,9 @@ static int write_state(const char *dir, const train_state *st, tt_optim *opt, co
 
 int checkpoint_save(const char *dir, const lora_linears *ls, const lora_config *lc, tt_optim *opt, const train_params *tp,
                     const train_state *st, const char *config_json) {
-    size_t n = strlen(dir) + 32;
-    char *tmp = malloc(n);
+    char *tmp = vk_tmp_dir_name(dir);
     if (!tmp) return vk_err_set("out of memory");
-    snprintf(tmp, n, "%s.tmp-%ld", dir, (long)getpid());
-    remove_tree(tmp);
+    vk_remove_flat_dir(tmp);
     int rc = mkdir(tmp, 0777) ? vk_err_set("%s: cannot create: %s", tmp, strerror(errno)) : 0;
     if (!rc) rc = lora_write_adapter_files(ls, lc, tmp);
     if (!rc) rc = write_optimizer(tmp, opt, tp);
@@ -110,9 +96,8 @@ int checkpoint_save(const char *dir, const lora_linears *ls, const lora_config *
         free(p);
     }
     if (!rc) rc = write_state(tmp, st, opt, tp);
-    if (!rc && vk_is_dir(dir)) remove_tree(dir); /* the same step saved again (e.g. final == periodic) */
-    if (!rc && rename(tmp, dir)) rc = vk_err_set("%s: cannot rename into place: %s", dir, strerror(errno));
-    if (rc) remove_tree(tmp);
+    if (!rc) rc = vk_replace_dir(tmp, dir); /* the same step saved again replaces it whole */
+    if (rc) vk_remove_flat_dir(tmp);
     free(tmp);
     return rc;
 }
@@ -240,7 +225,7 @@ int checkpoint_prune(const char *output_dir, int keep_last, long long keep_step)
         char name[64];
         snprintf(name, sizeof name, "checkpoint-%lld", steps[i]);
         char *p = vk_path_join(output_dir, name);
-        remove_tree(p);
+        vk_remove_flat_dir(p);
         free(p);
     }
     free(steps);

@@ -2,6 +2,7 @@
 
 #include "util/error.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -188,4 +189,43 @@ int vk_write_file_atomic(const char *path, const void *data, size_t len) {
         return vk_err_set("%s: write failed: %s%s", path, strerror(e), e == ENOSPC ? " (disk full; nothing was replaced)" : "");
     }
     return vk_atomic_commit(&af);
+}
+
+char *vk_tmp_dir_name(const char *dest) {
+    size_t n = strlen(dest) + 32;
+    char *p = malloc(n);
+    if (p) snprintf(p, n, "%s.tmp-%ld", dest, (long)getpid());
+    return p;
+}
+
+void vk_remove_flat_dir(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+        char *p = vk_path_join(dir, e->d_name);
+        if (p) unlink(p);
+        free(p);
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+int vk_replace_dir(const char *tmp, const char *dest) {
+    size_t n = strlen(dest) + 32;
+    char *old = malloc(n);
+    if (!old) return vk_err_set("out of memory");
+    snprintf(old, n, "%s.old-%ld", dest, (long)getpid());
+    int rc = 0;
+    if (vk_is_dir(dest) && rename(dest, old)) rc = vk_err_set("%s: cannot replace: %s", dest, strerror(errno));
+    if (!rc && rename(tmp, dest)) {
+        rc = vk_err_set("%s: cannot rename into place: %s", dest, strerror(errno));
+        rename(old, dest); /* put the old one back */
+    }
+    if (!rc) {
+        fsync_parent_dir(dest);
+        vk_remove_flat_dir(old);
+    }
+    free(old);
+    return rc;
 }

@@ -34,6 +34,14 @@ void vk_atomic_abort(vk_atomic_file *af);
 /* Convenience: write one buffer atomically. */
 int vk_write_file_atomic(const char *path, const void *data, size_t len);
 
+/* Folders written as a whole (adapters, checkpoints, exported models): build the new one as
+ * "<dest>.tmp-<pid>" (vk_tmp_dir_name), then vk_replace_dir puts it in place — an existing
+ * dest is moved aside first and removed after, so dest is always the old or the new folder. */
+char *vk_tmp_dir_name(const char *dest);           /* malloc'd "<dest>.tmp-<pid>" */
+int vk_replace_dir(const char *tmp, const char *dest);
+/* Remove a folder and the files directly in it (vlkit's folders have no subfolders). */
+void vk_remove_flat_dir(const char *dir);
+
 /* Path helpers (malloc'd results). */
 char *vk_path_join(const char *dir, const char *name);
 int vk_is_dir(const char *path);
