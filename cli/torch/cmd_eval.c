@@ -1,6 +1,8 @@
 /* vlkit eval — caption a held-out set, write COCO results, print CIDEr-D / BLEU / ROUGE-L. */
 #include "cli/commands.h"
+#include "eval/eval.h"
 #include "train/evaluate.h"
+#include "train/vqa_answer.h"
 #include "util/args.h"
 #include "util/error.h"
 
@@ -9,22 +11,74 @@
 
 static void warn(const char *msg) { vk_print_warning("%s", msg); }
 
+/* --task vqa: answer every question, then score with the official VQA accuracy. */
+static int eval_vqa(const char *model, const char *adapter, const char *questions, const char *annotations,
+                    const char *image_root, const char *out, int beams, int max_length, int min_length, int batch,
+                    const char *dtype, int json) {
+    if (!questions || !annotations) {
+        vk_print_error("eval: --task vqa needs --questions and --annotations");
+        return 2;
+    }
+    vqa_answerer *a = vqa_answerer_load(model, adapter);
+    if (!a || (!strcmp(dtype, "bf16") && blip_vqa_set_dtype(a->model, TT_BF16))) {
+        vk_print_error("eval: %s", vk_err_msg());
+        vqa_answerer_free(a);
+        return 1;
+    }
+    vqa_answer_options o = {blip_gen_default_params(&a->model->cfg.text), 0, batch, 0, warn};
+    o.gen.num_beams = beams;
+    o.gen.max_length = max_length;
+    o.gen.min_length = min_length;
+    const char *results = out ? out : "vqa_results.json";
+    int answered, failed;
+    int rc = vqa_answer_file(a, questions, image_root, results, &o, &answered, &failed);
+    vqa_answerer_free(a);
+    vqa_set set;
+    vqa_result r;
+    if (!rc && failed) rc = vk_err_set("%d questions have no answer (their images could not be read); the official "
+                                       "accuracy needs every question answered", failed);
+    if (!rc && (rc = vqa_set_load(&set, questions, annotations, results)) == 0) {
+        rc = vqa_evaluate(&set, &r);
+        if (!rc) {
+            if (json) {
+                printf("{\"questions\": %zu, \"overall\": %.2f, \"unrounded\": %.6f, \"perAnswerType\": {", set.n, r.overall_rounded,
+                       r.overall);
+                for (size_t i = 0; i < r.n_answer_types; i++)
+                    printf("%s\"%s\": %.2f", i ? ", " : "", r.per_answer_type[i].name, r.per_answer_type[i].rounded);
+                printf("}}\n");
+            } else {
+                printf("VQA accuracy: %zu questions, answers in %s\nOverall Accuracy is: %.2f\n", set.n, results, r.overall_rounded);
+                for (size_t i = 0; i < r.n_answer_types; i++)
+                    printf("%s : %.2f\n", r.per_answer_type[i].name, r.per_answer_type[i].rounded);
+            }
+            vqa_result_free(&r);
+        }
+        vqa_set_free(&set);
+    }
+    if (rc) vk_print_error("eval: %s", vk_err_msg());
+    return rc ? 1 : 0;
+}
+
 int cmd_eval(int argc, char **argv) {
     static const char *model = NULL, *adapter = NULL, *data = NULL, *format = "auto", *image_root = NULL, *split = NULL,
-                      *out = NULL, *prompt = NULL, *dtype = "fp32";
-    static int beams = 3, max_length = 20, min_length = 5, batch = 8, max_samples = 0, threads = 0, json = 0;
+                      *out = NULL, *prompt = NULL, *dtype = "fp32", *task = "caption", *questions = NULL, *annotations = NULL;
+    /* beams 0 / min_length -1: the task's default (caption: BLIP's 3 beams, min 5; vqa: greedy, 0) */
+    static int beams = 0, max_length = 20, min_length = -1, batch = 8, max_samples = 0, threads = 0, json = 0;
     static const vk_arg opts[] = {
         {"--model", "DIR", VK_ARG_STRING, &model, "BLIP captioning model folder", "VLKIT_MODEL", 1},
         {"--adapter", "DIR", VK_ARG_STRING, &adapter, "PEFT LoRA adapter folder to apply", NULL, 0},
-        {"--data", "FILE", VK_ARG_STRING, &data, "held-out captions (JSONL, COCO, Karpathy/BLIP, metadata.jsonl; .gz ok)", NULL, 1},
+        {"--task", "caption|vqa", VK_ARG_STRING, &task, "what to evaluate (default caption)", NULL, 0},
+        {"--data", "FILE", VK_ARG_STRING, &data, "caption: held-out captions (JSONL, COCO, Karpathy/BLIP, metadata.jsonl; .gz ok)", NULL, 0},
+        {"--questions", "FILE", VK_ARG_STRING, &questions, "vqa: VQA v2 questions JSON (or JSONL {image, question, question_id})", NULL, 0},
+        {"--annotations", "FILE", VK_ARG_STRING, &annotations, "vqa: VQA v2 annotations JSON", NULL, 0},
         {"--format", "F", VK_ARG_STRING, &format, "auto|jsonl|coco|karpathy|blip|imagefolder (default auto)", NULL, 0},
         {"--image-root", "DIR", VK_ARG_STRING, &image_root, "folder image paths are relative to (default: the data file's)", NULL, 0},
         {"--split", "S", VK_ARG_STRING, &split, "Karpathy splits to keep, e.g. test", NULL, 0},
         {"--out", "FILE", VK_ARG_STRING, &out, "write COCO results JSON [{\"image_id\", \"caption\"}]", NULL, 0},
         {"--prompt", "TEXT", VK_ARG_STRING, &prompt, "decoder prompt, not scored (BLIP: \"a picture of \")", NULL, 0},
-        {"--beams", "N", VK_ARG_INT, &beams, "beam width (default 3, BLIP's)", NULL, 0},
+        {"--beams", "N", VK_ARG_INT, &beams, "beam width (default: caption 3, BLIP's; vqa 1)", NULL, 0},
         {"--max-length", "N", VK_ARG_INT, &max_length, "max tokens incl. [DEC] and prompt (default 20)", NULL, 0},
-        {"--min-length", "N", VK_ARG_INT, &min_length, "min tokens (default 5)", NULL, 0},
+        {"--min-length", "N", VK_ARG_INT, &min_length, "min tokens (default: caption 5; vqa 0)", NULL, 0},
         {"--batch-size", "N", VK_ARG_INT, &batch, "images per batch (default 8)", NULL, 0},
         {"--max-samples", "N", VK_ARG_INT, &max_samples, "caption at most N images (default all)", NULL, 0},
         {"--dtype", "fp32|bf16", VK_ARG_STRING, &dtype, "matrix-product precision (default fp32)", NULL, 0},
@@ -32,13 +86,27 @@ int cmd_eval(int argc, char **argv) {
         {"--json", NULL, VK_ARG_FLAG, &json, "print the scores as one JSON object", NULL, 0},
         {0}};
     static const vk_argspec spec = {
-        "eval", "--model DIR [--adapter DIR] --data FILE [options]",
+        "eval", "--model DIR [--adapter DIR] (--data FILE | --task vqa --questions Q --annotations A) [options]",
         "Caption every image of a held-out set and score the captions against its references with\n"
-        "CIDEr-D, BLEU-1..4 and ROUGE-L (pycocoevalcap's numbers, PTB tokenisation).",
+        "CIDEr-D, BLEU-1..4 and ROUGE-L (pycocoevalcap's numbers, PTB tokenisation); or, with --task vqa,\n"
+        "answer every question of a VQA split and score it with the official VQA accuracy.",
         opts, 0, 0,
         "example:\n  vlkit eval --model models/blip-base --adapter runs/cap/best --data data/test.jsonl --out results.json\n"};
     int rc = vk_args_parse(&spec, argc, argv, NULL);
     if (rc != VK_ARGS_OK) return rc == VK_ARGS_HELP ? 0 : 2;
+    if (threads > 0) tt_set_num_threads(threads);
+    int vqa = !strcmp(task, "vqa");
+    if (!beams) beams = vqa ? 1 : 3;
+    if (min_length < 0) min_length = vqa ? 0 : 5;
+    if (vqa) return eval_vqa(model, adapter, questions, annotations, image_root, out, beams, max_length, min_length, batch, dtype, json);
+    if (strcmp(task, "caption")) {
+        vk_print_error("eval: --task must be caption or vqa");
+        return 2;
+    }
+    if (!data) {
+        vk_print_error("eval: --data is required for --task caption");
+        return 2;
+    }
     caption_dataset_opts dopt = caption_dataset_default_opts();
     static const struct {
         const char *name;
@@ -55,7 +123,6 @@ int cmd_eval(int argc, char **argv) {
     }
     dopt.image_root = image_root;
     dopt.split = split;
-    if (threads > 0) tt_set_num_threads(threads);
     caption_dataset *ds = caption_dataset_load(data, &dopt);
     if (!ds) {
         vk_print_error("eval: %s", vk_err_msg());
