@@ -24,6 +24,8 @@ static const command commands[] = {
     {"train", NULL, "cmd_train", "fine-tune a BLIP captioning model with LoRA (checkpoints, resume, eval)"},
     {"caption", NULL, "cmd_caption", "caption images with a BLIP checkpoint (greedy or beam search)"},
     {"vqa", NULL, "cmd_vqa", "answer questions about images with a BLIP VQA checkpoint"},
+    {"index", NULL, "cmd_index", "embed images into a search index (BLIP retrieval model; incremental)"},
+    {"search", NULL, "cmd_search", "search an index by text (cosine, optional ITM re-rank); rank captions for an image"},
     {"init", NULL, "cmd_init", "write a random-initialised BLIP model folder of any config (tests, demos, benchmarks)"},
     {"eval", NULL, "cmd_eval", "caption a held-out set and score it (CIDEr-D, BLEU, ROUGE-L)"},
     {"export", NULL, "cmd_export", "merge a LoRA adapter into its base and write an HF model folder"},
