@@ -1,7 +1,7 @@
 /* test_train_cli.c — `vlkit train` as a user runs it: --print-config and config errors, a run
  * killed with SIGKILL mid-way and resumed with --resume ends with the same adapter as an
- * uninterrupted run, SIGTERM saves a checkpoint, and an exploding run stops with a clear error
- * after skipping its non-finite steps. Tiny model and fixture images. */
+ * uninterrupted run, SIGTERM saves a checkpoint, and a model that gives NaN losses has its steps
+ * skipped and the run stopped with a clear error. Tiny model and fixture images. */
 #include "model/weights/safetensors.h"
 #include "model/weights/weights.h"
 #include "tests/common/fixtures.h"
