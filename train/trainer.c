@@ -327,6 +327,7 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
         vk_err_set("lora.modules_to_save: training modules in full is not supported yet");
         return -1;
     }
+    if (c->task != TRAIN_TASK_CAPTION) return vk_err_set("train_run is the caption trainer (task %s)", train_task_name(c->task));
     if (c->threads > 0) tt_set_num_threads(c->threads);
     tt_manual_seed((uint64_t)c->seed);
     if (mkdir(c->output_dir, 0777) && errno != EEXIST) {

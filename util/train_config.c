@@ -17,6 +17,8 @@
 
 /* ---- names ------------------------------------------------------------------------------------ */
 
+static const char *const task_names[] = {"caption", "vqa", NULL};
+static const char *const weighting_names[] = {"blip", "single", NULL};
 static const char *const format_names[] = {"auto", "jsonl", "coco", "karpathy", "imagefolder", NULL};
 static const char *const schedule_names[] = {"constant", "linear", "cosine", NULL};
 static const char *const precision_names[] = {"fp32", "bf16", NULL};
@@ -36,6 +38,7 @@ const char *train_precision_name(train_precision p) { return name_of(precision_n
 const char *train_bos_name(train_bos b) { return name_of(bos_names, (int)b); }
 const char *train_metric_name(train_metric m) { return name_of(metric_names, (int)m); }
 const char *train_on_error_name(train_on_error e) { return name_of(on_error_names, (int)e); }
+const char *train_task_name(train_task t) { return name_of(task_names, (int)t); }
 int train_metric_higher_is_better(train_metric m) { return m != TRAIN_METRIC_VAL_LOSS; }
 
 /* ---- the key table ---------------------------------------------------------------------------- */
@@ -80,9 +83,11 @@ typedef struct {
         {p ".path", K_STRING, OFF(m.path), NULLABLE | NONEMPTY | (pathflags), 0, 0, NULL, 0}, \
         {p ".format", K_ENUM, OFF(m.format), 0, 0, 0, format_names, 0},                   \
         {p ".image_root", K_STRING, OFF(m.image_root), NULLABLE | NONEMPTY, 0, 0, NULL, 0}, \
-        {p ".split", K_STRING, OFF(m.split), NULLABLE | NONEMPTY, 0, 0, NULL, 0}
+        {p ".split", K_STRING, OFF(m.split), NULLABLE | NONEMPTY, 0, 0, NULL, 0},          \
+        {p ".annotations", K_STRING, OFF(m.annotations), NULLABLE | NONEMPTY, 0, 0, NULL, 0}
 
 static const field fields[] = {
+    {"task", K_ENUM, OFF(task), 0, 0, 0, task_names, 0},
     {"model", K_STRING, OFF(model), NULLABLE | NONEMPTY | REQUIRED, 0, 0, NULL, 0},
     DATA_FIELDS("train", train, REQUIRED),
     DATA_FIELDS("val", val, 0),
@@ -130,6 +135,9 @@ static const field fields[] = {
     {"save.keep_last", K_INT, OFF(save.keep_last), 0, 0, INF, NULL, 0},
     {"logging", K_OBJECT, 0, 0, 0, 0, NULL, 0},
     {"logging.every_steps", K_INT, OFF(logging.every_steps), 0, 1, INF, NULL, 0},
+    {"vqa", K_OBJECT, 0, 0, 0, 0, NULL, 0},
+    {"vqa.answer_weighting", K_ENUM, OFF(vqa.answer_weighting), 0, 0, 0, weighting_names, 0},
+    {"vqa.answer_max_length", K_INT, OFF(vqa.answer_max_length), 0, 2, 512, NULL, 0},
     {"data", K_OBJECT, 0, 0, 0, 0, NULL, 0},
     {"data.on_error", K_ENUM, OFF(data.on_error), 0, 0, 0, on_error_names, 0},
     {"data.max_bad", K_INT, OFF(data.max_bad), 0, -1, INF, NULL, 0},
@@ -312,6 +320,8 @@ int train_config_defaults(train_config *out) {
     c.data.on_error = TRAIN_ON_ERROR_SKIP;
     c.data.max_bad = 1000;
     c.data.workers = 2;
+    c.vqa.answer_weighting = TRAIN_VQA_WEIGHT_BLIP;
+    c.vqa.answer_max_length = 12;
     if (set_string(&c.output_dir, "output") || set_string(&c.text.prompt, "a picture of ") ||
         strlist_push(&c.lora.target_modules, "query") || strlist_push(&c.lora.target_modules, "value")) {
         train_config_free(&c);

@@ -36,6 +36,8 @@ typedef enum { TRAIN_PRECISION_FP32, TRAIN_PRECISION_BF16 } train_precision;
 typedef enum { TRAIN_BOS_DEC, TRAIN_BOS_CLS } train_bos;
 typedef enum { TRAIN_METRIC_CIDER, TRAIN_METRIC_BLEU_4, TRAIN_METRIC_ROUGE_L, TRAIN_METRIC_VAL_LOSS } train_metric;
 typedef enum { TRAIN_ON_ERROR_SKIP, TRAIN_ON_ERROR_FAIL } train_on_error;
+typedef enum { TRAIN_TASK_CAPTION, TRAIN_TASK_VQA } train_task;
+typedef enum { TRAIN_VQA_WEIGHT_BLIP, TRAIN_VQA_WEIGHT_SINGLE } train_vqa_weighting;
 
 /* A list of owned strings. */
 typedef struct {
@@ -49,9 +51,11 @@ typedef struct {
     train_data_format format; /* auto: from the file's name and first bytes */
     char *image_root;         /* "data/coco/images"; NULL: image paths are relative to the dataset file */
     char *split;              /* "train": keep only records of this split (Karpathy/COCO split field); NULL: all */
+    char *annotations;        /* task vqa: the VQA v2 annotations file (path is then the questions file) */
 } train_data_spec;
 
 typedef struct {
+    train_task task;        /* caption (BlipForConditionalGeneration) or vqa (BlipForQuestionAnswering) */
     char *model;            /* "models/blip-base": an HF model folder (required) */
     train_data_spec train;  /* path required */
     train_data_spec val;    /* optional */
@@ -109,6 +113,11 @@ typedef struct {
         int every_steps; /* 10 */
     } logging;
     struct {
+        train_vqa_weighting answer_weighting; /* blip: every distinct answer, weighted by its share of the
+                                                 human answers (BLIP's recipe); single: the most common one */
+        int answer_max_length;                /* 12 tokens per answer, specials included */
+    } vqa;
+    struct {
         train_on_error on_error; /* skip: bad records are reported, counted and skipped */
         int max_bad;             /* 1000: with skip, more bad records than this stop the run; -1 = no limit */
         int workers;             /* 2 loader threads; 0 = load in the training thread */
@@ -149,6 +158,7 @@ const char *train_precision_name(train_precision p);
 const char *train_bos_name(train_bos b);
 const char *train_metric_name(train_metric m);
 const char *train_on_error_name(train_on_error e);
+const char *train_task_name(train_task t);
 /* 1 for scores (CIDEr, Bleu_4, ROUGE_L), 0 for val_loss: which way "best" points. */
 int train_metric_higher_is_better(train_metric m);
 

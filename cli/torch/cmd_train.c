@@ -1,6 +1,7 @@
 /* vlkit train — LoRA fine-tuning from a JSON config. */
 #include "cli/commands.h"
 #include "train/trainer.h"
+#include "train/vqa_trainer.h"
 #include "util/args.h"
 #include "util/error.h"
 
@@ -20,7 +21,7 @@ int cmd_train(int argc, char **argv) {
         {0}};
     static const vk_argspec spec = {
         "train", "CONFIG.json [--set KEY=VALUE ...] [--resume[=auto|DIR]] [--print-config]",
-        "Fine-tune a BLIP captioning model with LoRA. Checkpoints (PEFT adapters + optimizer state),\n"
+        "Fine-tune a BLIP captioning (task caption) or VQA (task vqa) model with LoRA. Checkpoints (PEFT adapters + optimizer state),\n"
         "metrics.jsonl, evaluation results and the best adapter (OUTPUT_DIR/best) go to output_dir.\n"
         "--resume continues from the newest complete checkpoint in output_dir (or from DIR);\n"
         "Ctrl-C saves a checkpoint and stops.",
@@ -64,7 +65,7 @@ int cmd_train(int argc, char **argv) {
     } else {
         ro.quiet = quiet;
         ro.vision_cache = !no_cache;
-        rc = train_run(&cfg, json, &ro);
+        rc = cfg.task == TRAIN_TASK_VQA ? vqa_train_run(&cfg, json, &ro) : train_run(&cfg, json, &ro);
         if (rc) vk_print_error("train: %s", vk_err_msg());
         else if (!quiet) fprintf(stderr, "done: %lld steps, output in %s\n", ro.steps_done, cfg.output_dir);
         rc = rc ? 1 : 0;
