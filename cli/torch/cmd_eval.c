@@ -2,6 +2,7 @@
 #include "cli/commands.h"
 #include "eval/eval.h"
 #include "train/evaluate.h"
+#include "train/eval_retrieval.h"
 #include "train/vqa_answer.h"
 #include "util/args.h"
 #include "util/error.h"
@@ -63,11 +64,12 @@ int cmd_eval(int argc, char **argv) {
     static const char *model = NULL, *adapter = NULL, *data = NULL, *format = "auto", *image_root = NULL, *split = NULL,
                       *out = NULL, *prompt = NULL, *dtype = "fp32", *task = "caption", *questions = NULL, *annotations = NULL;
     /* beams 0 / min_length -1: the task's default (caption: BLIP's 3 beams, min 5; vqa: greedy, 0) */
-    static int beams = 0, max_length = 20, min_length = -1, batch = 8, max_samples = 0, threads = 0, json = 0;
+    static int beams = 0, max_length = 20, min_length = -1, batch = 8, max_samples = 0, threads = 0, json = 0, rerank = 0;
     static const vk_arg opts[] = {
         {"--model", "DIR", VK_ARG_STRING, &model, "BLIP captioning model folder", "VLKIT_MODEL", 1},
         {"--adapter", "DIR", VK_ARG_STRING, &adapter, "PEFT LoRA adapter folder to apply", NULL, 0},
-        {"--task", "caption|vqa", VK_ARG_STRING, &task, "what to evaluate (default caption)", NULL, 0},
+        {"--task", "caption|vqa|retrieval", VK_ARG_STRING, &task, "what to evaluate (default caption)", NULL, 0},
+        {"--rerank", "K", VK_ARG_INT, &rerank, "retrieval: re-rank each query's top K by the ITM head (BLIP: 256)", NULL, 0},
         {"--data", "FILE", VK_ARG_STRING, &data, "caption: held-out captions (JSONL, COCO, Karpathy/BLIP, metadata.jsonl; .gz ok)", NULL, 0},
         {"--questions", "FILE", VK_ARG_STRING, &questions, "vqa: VQA v2 questions JSON (or JSONL {image, question, question_id})", NULL, 0},
         {"--annotations", "FILE", VK_ARG_STRING, &annotations, "vqa: VQA v2 annotations JSON", NULL, 0},
@@ -99,12 +101,13 @@ int cmd_eval(int argc, char **argv) {
     if (!beams) beams = vqa ? 1 : 3;
     if (min_length < 0) min_length = vqa ? 0 : 5;
     if (vqa) return eval_vqa(model, adapter, questions, annotations, image_root, out, beams, max_length, min_length, batch, dtype, json);
-    if (strcmp(task, "caption")) {
-        vk_print_error("eval: --task must be caption or vqa");
+    int retrieval = !strcmp(task, "retrieval");
+    if (strcmp(task, "caption") && !retrieval) {
+        vk_print_error("eval: --task must be caption, vqa or retrieval");
         return 2;
     }
     if (!data) {
-        vk_print_error("eval: --data is required for --task caption");
+        vk_print_error("eval: --data is required for --task %s", task);
         return 2;
     }
     caption_dataset_opts dopt = caption_dataset_default_opts();
@@ -129,6 +132,24 @@ int cmd_eval(int argc, char **argv) {
         return 1;
     }
     for (int i = 0; i < ds->n_warnings; i++) vk_print_warning("%s", ds->warnings[i]);
+    if (retrieval) {
+        blip_retriever *r = blip_retriever_load(model);
+        retrieval_scores rs;
+        rc = r ? eval_retrieval(r, ds, max_samples, rerank, batch, warn, &rs) : -1;
+        if (rc) vk_print_error("eval: %s", vk_err_msg());
+        else if (json)
+            printf("{\"images\": %d, \"texts\": %d, \"txt_r1\": %.2f, \"txt_r5\": %.2f, \"txt_r10\": %.2f, \"img_r1\": %.2f, "
+                   "\"img_r5\": %.2f, \"img_r10\": %.2f}\n",
+                   rs.images, rs.texts, rs.i2t[0], rs.i2t[1], rs.i2t[2], rs.t2i[0], rs.t2i[1], rs.t2i[2]);
+        else
+            printf("retrieval: %d images, %d captions%s\n  image->text  R@1 %.2f  R@5 %.2f  R@10 %.2f\n"
+                   "  text->image  R@1 %.2f  R@5 %.2f  R@10 %.2f\n",
+                   rs.images, rs.texts, rerank > 0 ? " (ITM re-rank)" : "", rs.i2t[0], rs.i2t[1], rs.i2t[2], rs.t2i[0], rs.t2i[1],
+                   rs.t2i[2]);
+        blip_retriever_free(r);
+        caption_dataset_free(ds);
+        return rc ? 1 : 0;
+    }
     blip_captioner *c = blip_captioner_load(model, adapter);
     if (!c || (!strcmp(dtype, "bf16") && blip_caption_set_dtype(c->model, TT_BF16))) {
         vk_print_error("eval: %s", vk_err_msg());
