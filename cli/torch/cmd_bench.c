@@ -4,6 +4,9 @@
  * kind of host drifts by up to 2x for seconds at a time. */
 #include "cli/commands.h"
 #include "model/blip_captioner.h"
+#include "model/blip_index.h"
+#include "model/blip_retriever.h"
+#include "model/blip_vqa.h"
 #include "model/blip_init.h"
 #include "util/args.h"
 #include "util/error.h"
@@ -159,6 +162,111 @@ static int bench_training(blip_captioner *c, const float *pixels, int rounds, do
     return rc;
 }
 
+/* A BLIP-base-size folder of another architecture, made once with vlkit init. */
+static int ensure_model(const char *dir, const char *config) {
+    char *cfg = vk_path_join(dir, "config.json");
+    int rc = 0;
+    if (!vk_file_exists(cfg)) {
+        fprintf(stderr, "bench: creating %s (random weights; once)\n", dir);
+        blip_init_options o = {config, dir, 0, NULL};
+        rc = blip_init_folder(&o);
+    }
+    free(cfg);
+    return rc;
+}
+
+/* VQA answers per second (batch 8, greedy, 10 tokens) and retrieval: images indexed per second
+ * (the vision tower + projection: its bf16/fp32 ratio should follow the vision tower's) and the
+ * latency of a text query over an index of 10,000 images. */
+static int bench_vqa_retrieval(const float *pixels, int B, int rounds, const double vision_s[2]) {
+    if (ensure_model("build/bench-blip-vqa-base", "configs/blip-vqa-base.json") ||
+        ensure_model("build/bench-blip-itm-base", "configs/blip-itm-base.json"))
+        return -1;
+    blip_vqa *vm = blip_vqa_load("build/bench-blip-vqa-base");
+    blip_retriever *rr = vm ? blip_retriever_load("build/bench-blip-itm-base") : NULL;
+    if (!vm || !rr) {
+        blip_vqa_free(vm);
+        return -1;
+    }
+    int64_t S = vm->cfg.vision.image_size;
+    int64_t qids[8 * 12];
+    for (int i = 0; i < B * 12; i++) qids[i] = i % 12 == 0 ? 101 : i % 12 == 11 ? 102 : 2000 + (i * 31) % 20000;
+    double vqa_best[2] = {INFINITY, INFINITY}, idx_best[2] = {INFINITY, INFINITY};
+    float *feat = malloc(sizeof(float) * (size_t)(B * rr->dim));
+    int rc = feat ? 0 : vk_err_set("out of memory");
+    for (int r = 0; !rc && r <= rounds; r++)
+        for (int d = 0; !rc && d < 2; d++) {
+            tt_dtype dt = d ? TT_BF16 : TT_F32;
+            if (blip_vqa_set_dtype(vm, dt) || blip_itm_set_dtype(rr->model, dt)) {
+                rc = -1;
+                break;
+            }
+            int grad = tt_set_grad_enabled(0);
+            double t0 = now();
+            tt_scope_begin();
+            tt_tensor *img = blip_vision_forward(&vm->vision, tt_from_data(pixels, (int64_t[]){B, 3, S, S}, 4, TT_F32), NULL, 0);
+            tt_tensor *q = img ? blip_vqa_question_embeds(vm, img, tt_from_data(qids, (int64_t[]){B, 12}, 2, TT_I64), NULL, 0) : NULL;
+            blip_gen_params gp = blip_gen_default_params(&vm->cfg.text);
+            gp.max_length = gp.min_length = 10;
+            blip_gen_output g;
+            if (!q || blip_vqa_answer(vm, q, NULL, 0, &gp, &g)) rc = vk_err_set("vqa: %s", tt_last_error());
+            else blip_gen_output_free(&g);
+            tt_scope_end();
+            double t = now() - t0;
+            tt_set_grad_enabled(grad);
+            if (r && t < vqa_best[d]) vqa_best[d] = t;
+            t0 = now();
+            if (!rc && blip_retriever_image_features(rr, pixels, B, feat)) rc = -1;
+            t = now() - t0;
+            if (r && t < idx_best[d]) idx_best[d] = t;
+        }
+    double search_ms = NAN;
+    if (!rc) {
+        blip_index ix;
+        rc = blip_index_init(&ix, rr->dim, "bench", (int)S);
+        float *row = malloc(sizeof(float) * (size_t)rr->dim);
+        uint64_t z = 1;
+        char name[32];
+        for (int i = 0; !rc && row && i < 10000; i++) {
+            double n2 = 0;
+            for (int d = 0; d < rr->dim; d++) {
+                z = z * 6364136223846793005ull + 1442695040888963407ull;
+                row[d] = (float)((double)(z >> 11) / 9007199254740992.0 - 0.5);
+                n2 += (double)row[d] * row[d];
+            }
+            for (int d = 0; d < rr->dim; d++) row[d] = (float)(row[d] / sqrt(n2));
+            snprintf(name, sizeof name, "/img/%05d.jpg", i);
+            rc = blip_index_add(&ix, name, row);
+        }
+        blip_itm_set_dtype(rr->model, TT_F32);
+        int64_t rows[10];
+        float scores[10];
+        double best = INFINITY;
+        for (int r = 0; !rc && r < 3; r++) {
+            const char *text = "a dog running on a beach";
+            double t0 = now();
+            if (blip_retriever_text_features(rr, &text, 1, row) || blip_index_rank(&ix, row, 10, rows, scores) < 0) rc = -1;
+            double t = now() - t0;
+            if (t < best) best = t;
+        }
+        search_ms = best * 1e3;
+        free(row);
+        blip_index_free(&ix);
+    }
+    if (!rc) {
+        printf("\nVQA (BLIP-base size), batch %d, 12-token questions, greedy 10-token answers:\n", B);
+        printf("  fp32 %.2f answers/s   bf16 %.2f answers/s\n", B / vqa_best[0], B / vqa_best[1]);
+        printf("retrieval (BLIP-base size ITM): images indexed per second, batch %d:\n", B);
+        printf("  fp32 %.2f   bf16 %.2f   (bf16/fp32 %.2fx; the vision tower alone: %.2fx)\n", B / idx_best[0], B / idx_best[1],
+               idx_best[0] / idx_best[1], vision_s[0] / vision_s[1]);
+        printf("  search: text feature + cosine ranking of 10,000 images, top 10: %.1f ms (fp32)\n", search_ms);
+    }
+    free(feat);
+    blip_retriever_free(rr);
+    blip_vqa_free(vm);
+    return rc;
+}
+
 /* Fraction of rows whose greedy ids are identical in fp32 and bf16. */
 static double agreement(const int64_t *a, const int64_t *b, int rows, int64_t len, double *token_share) {
     int same_rows = 0;
@@ -215,7 +323,7 @@ static int fixture_agreement(const char *fixtures, double *rows_share) {
 
 int cmd_bench(int argc, char **argv) {
     static const char *model = NULL;
-    static int batch = 8, rounds = 2, max_length = 20, threads = 0, skip_beam = 0, skip_train = 0;
+    static int batch = 8, rounds = 2, max_length = 20, threads = 0, skip_beam = 0, skip_train = 0, skip_tasks = 0;
     static const vk_arg opts[] = {
         {"--model", "DIR", VK_ARG_STRING, &model, "BLIP-base-size captioning folder (default: made once with vlkit init)", NULL, 0},
         {"--batch-size", "N", VK_ARG_INT, &batch, "images per batch (default 8)", NULL, 0},
@@ -224,6 +332,8 @@ int cmd_bench(int argc, char **argv) {
         {"--threads", "N", VK_ARG_INT, &threads, "CPU threads (default: all cores)", NULL, 0},
         {"--no-beam", NULL, VK_ARG_FLAG, &skip_beam, "skip the beam-search rows (faster)", NULL, 0},
         {"--no-train", NULL, VK_ARG_FLAG, &skip_train, "skip the LoRA training rows", NULL, 0},
+        {"--no-vqa-retrieval", NULL, VK_ARG_FLAG, &skip_tasks, "skip the VQA and retrieval rows (they create two more model folders)",
+         NULL, 0},
         {0}};
     static const vk_argspec spec = {"bench", "[options]",
                                     "Measure matmul ceilings and BLIP-base captioning speed (fp32 and bf16) in one run; "
@@ -315,6 +425,15 @@ int cmd_bench(int argc, char **argv) {
         free(pixels);
         blip_captioner_free(c);
         return 1;
+    }
+    if (!skip_tasks && batch <= 8) {
+        double vision_s[2] = {best[0][0], best[0][1]};
+        if (bench_vqa_retrieval(pixels, batch, rounds, vision_s)) {
+            vk_print_error("bench: %s", vk_err_msg());
+            free(pixels);
+            blip_captioner_free(c);
+            return 1;
+        }
     }
     const char *fx = getenv("VLKIT_FIXTURES");
     double fixture_rows;
