@@ -89,8 +89,10 @@ Test(cli_vqa, eval_scores_a_vqa_v2_split) {
     cr_assert(strstr(out, "\"number\": 30.00") && strstr(out, "\"other\": 0.00"), "%s", out);
     free(out);
     /* a question whose image is missing: the official accuracy needs every answer: error */
-    snprintf(cmd, sizeof cmd, "rm %s/imgs/COCO_val2014_000000000002.jpg; %s eval --task vqa --model %s --questions %s --annotations %s --image-root %s/imgs 2>&1",
-             dir, vlkit(), fixture_path("blip-tiny/vqa/model"), q, a, dir);
+    snprintf(cmd, sizeof cmd,
+             "rm %s/imgs/COCO_val2014_000000000002.jpg; %s eval --task vqa --model %s --questions %s --annotations %s "
+             "--image-root %s/imgs --out %s/res2.json 2>&1",
+             dir, vlkit(), fixture_path("blip-tiny/vqa/model"), q, a, dir, dir);
     cr_assert_eq(run(cmd, &out), 1);
     cr_assert(strstr(out, "COCO_val2014_000000000002.jpg") && strstr(out, "vlkit: error:"), "%s", out);
     free(out);
