@@ -16,7 +16,8 @@
  * come and go at every layer, and with glibc's defaults each one is mmap'd, page-faulted in
  * 4 KiB at a time and returned to the kernel on free (the first batch-4 vision pass of
  * BLIP-base took 870k page faults, 7.2 s instead of 1.0 s). vlkit asks for a heap that is
- * never trimmed, never mmap'd per allocation, and backed by transparent huge pages. Returns 1
+ * never trimmed, never mmap'd per allocation, and backed by transparent huge pages (`score`
+ * on 5,000 images: 0.27 s -> 0.17 s, from fewer page faults). Returns 1
  * when it changed GLIBC_TUNABLES (the caller then re-executes itself so glibc sees it), else 0.
  * A GLIBC_TUNABLES that already sets any glibc.malloc tunable is left alone. */
 int vk_cpu_tune_env(void);
