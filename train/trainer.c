@@ -7,6 +7,7 @@
 #include "train/checkpoint.h"
 #include "train/evaluate.h"
 #include "train/schedule.h"
+#include "train/train_common.h"
 #include "util/error.h"
 #include "util/fileio.h"
 
@@ -26,14 +27,7 @@
 /* The frozen-vision cache stops growing past this many bytes. */
 #define VISION_CACHE_BYTES (4ll << 30)
 
-static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig) { stop_requested = sig; }
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#define now train_now
 
 typedef struct {
     const train_config *cfg;
@@ -61,23 +55,6 @@ static void log_line(const trainer *t, const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-}
-
-static int lora_config_from_train(const train_config *c, lora_config *out) {
-    memset(out, 0, sizeof *out);
-    out->r = c->lora.r;
-    out->alpha = c->lora.alpha;
-    out->dropout = c->lora.dropout;
-    out->use_rslora = c->lora.use_rslora;
-    out->base_model = strdup(c->model);
-    if (c->lora.target_regex) {
-        out->target_regex = strdup(c->lora.target_regex);
-    } else {
-        out->targets = calloc((size_t)c->lora.target_modules.n + 1, sizeof *out->targets);
-        for (int i = 0; out->targets && i < c->lora.target_modules.n; i++)
-            out->targets[out->ntargets++] = strdup(c->lora.target_modules.items[i]);
-    }
-    return 0;
 }
 
 static caption_dataset *load_dataset(const train_config *c, const train_data_spec *d, trainer *t) {
@@ -335,15 +312,8 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
         return -1;
     }
     if (!(t.cap = blip_captioner_load(c->model, NULL))) goto done;
-    lora_config_from_train(c, &t.lc);
     int matched = 0;
-    if (c->lora.init_adapter) {
-        lora_config_free(&t.lc);
-        if (lora_load_adapter(&t.cap->linears, c->lora.init_adapter, &t.lc)) goto done;
-        matched = lora_count(&t.cap->linears, NULL);
-    } else if (lora_attach(&t.cap->linears, &t.lc, &matched)) {
-        goto done;
-    }
+    if (train_lora_setup(c, &t.cap->linears, &t.lc, &matched)) goto done;
     t.ls = t.cap->linears;
     int64_t elements = 0;
     lora_count(&t.ls, &elements);
@@ -357,28 +327,11 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
     if (c->precision == TRAIN_PRECISION_BF16 && blip_caption_set_dtype(t.cap->model, TT_BF16)) goto done;
     if (!(t.train_ds = load_dataset(c, &c->train, &t))) goto done;
     if (c->val.path && !(t.val_ds = load_dataset(c, &c->val, &t))) goto done;
-    t.tp.n = lora_parameters(&t.ls, &t.tp.params, &t.tp.names);
-    t.optim = tt_adamw_new(c->optim.lr, c->optim.betas[0], c->optim.betas[1], c->optim.eps, c->optim.weight_decay);
-    if (!t.optim || tt_optim_add_group(t.optim, t.tp.params, t.tp.n, c->optim.lr, c->optim.weight_decay) < 0) {
-        vk_err_set("optimizer: %s", tt_last_error());
-        goto done;
-    }
-    /* resume */
-    if (opt->resume != TRAIN_RESUME_NONE) {
-        int none = 0;
-        char *dir = opt->resume == TRAIN_RESUME_DIR ? strdup(opt->resume_dir) : checkpoint_latest(c->output_dir, &none);
-        if (dir) {
-            if (checkpoint_load(dir, &t.ls, t.optim, &t.tp, &t.st)) {
-                vk_err_prefix("resume from %s", dir);
-                free(dir);
-                goto done;
-            }
-            log_line(&t, "resumed from %s (step %lld)", dir, t.st.step);
-            free(dir);
-        } else if (opt->resume == TRAIN_RESUME_DIR || !none) {
-            goto done;
-        }
-    }
+    if (train_optimizer_setup(c, &t.ls, &t.tp, &t.optim)) goto done;
+    char *from = NULL;
+    if (train_resume(opt, c->output_dir, &t.ls, t.optim, &t.tp, &t.st, &from)) goto done;
+    if (from) log_line(&t, "resumed from %s (step %lld)", from, t.st.step);
+    free(from);
     if (opt->vision_cache && !t.vision_trains) t.vcache = calloc((size_t)t.train_ds->n_records + 1, sizeof *t.vcache);
     if (open_loader(&t, t.st.epoch, t.st.position)) goto done;
     long long per_epoch = (loader_batches_per_epoch(t.ld) + c->grad_accum - 1) / c->grad_accum;
@@ -396,17 +349,12 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
     }
     log_line(&t, "train: %lld examples (%lld images), %lld steps (%lld per epoch), batch %d x %d, warmup %lld", (long long)t.train_ds->n_examples,
              (long long)t.train_ds->n_records, total, per_epoch, c->batch_size, c->grad_accum, warmup);
-    stop_requested = 0;
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    train_signals_install();
     int tty = isatty(STDERR_FILENO);
     double loss_ema = NAN, t_start = now(), last_log = now();
     long long samples = 0, in_a_row = 0, start_step = t.st.step;
     rc = 0;
-    while (t.st.step < total && !stop_requested) {
+    while (t.st.step < total && !train_stop_signal()) {
         double lr = train_schedule_lr(c, t.st.step, total, warmup);
         double loss_sum = 0;
         int n_rows = 0, finite = 1;
@@ -482,12 +430,11 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
         }
     }
     if (tty && !opt->quiet) fputc('\n', stderr);
-    if (!rc && stop_requested) {
-        log_line(&t, "stopped by signal %d at step %lld: saving a checkpoint", (int)stop_requested, t.st.step);
+    if (!rc && train_stop_signal()) {
+        log_line(&t, "stopped by signal %d at step %lld: saving a checkpoint", train_stop_signal(), t.st.step);
         rc = save_checkpoint(&t);
     }
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    train_signals_restore();
     if (!rc && t.st.nonfinite_skips) log_line(&t, "vlkit: warning: %lld steps were skipped (non-finite)", t.st.nonfinite_skips);
     if (t.ld && loader_bad_images(t.ld)) {
         int nw = 0;

@@ -20,6 +20,7 @@
 #include "eval/eval.h"
 #include "train/checkpoint.h"
 #include "train/schedule.h"
+#include "train/train_common.h"
 #include "train/vqa_answer.h"
 #include "util/error.h"
 #include "util/fileio.h"
@@ -35,14 +36,7 @@
 
 #define MAX_NONFINITE_IN_A_ROW 20
 
-static volatile sig_atomic_t stop_requested;
-static void on_signal(int sig) { stop_requested = sig; }
-
-static double now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
+#define now train_now
 
 typedef struct {
     const train_config *cfg;
@@ -305,25 +299,8 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
     tt_manual_seed((uint64_t)c->seed);
     if (mkdir(c->output_dir, 0777) && errno != EEXIST) return vk_err_set("%s: cannot create: %s", c->output_dir, strerror(errno));
     if (!(t.a = vqa_answerer_load(c->model, NULL))) goto done;
-    memset(&t.lc, 0, sizeof t.lc);
-    t.lc.r = c->lora.r;
-    t.lc.alpha = c->lora.alpha;
-    t.lc.dropout = c->lora.dropout;
-    t.lc.use_rslora = c->lora.use_rslora;
-    t.lc.base_model = strdup(c->model);
-    if (c->lora.target_regex) t.lc.target_regex = strdup(c->lora.target_regex);
-    else {
-        t.lc.targets = calloc((size_t)c->lora.target_modules.n + 1, sizeof(char *));
-        for (int i = 0; i < c->lora.target_modules.n; i++) t.lc.targets[t.lc.ntargets++] = strdup(c->lora.target_modules.items[i]);
-    }
     int matched = 0;
-    if (c->lora.init_adapter) {
-        lora_config_free(&t.lc);
-        if (lora_load_adapter(&t.a->linears, c->lora.init_adapter, &t.lc)) goto done;
-        matched = lora_count(&t.a->linears, NULL);
-    } else if (lora_attach(&t.a->linears, &t.lc, &matched)) {
-        goto done;
-    }
+    if (train_lora_setup(c, &t.a->linears, &t.lc, &matched)) goto done;
     int64_t elements = 0;
     lora_count(&t.a->linears, &elements);
     for (int i = 0; i < t.a->linears.n; i++)
@@ -335,23 +312,15 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
     if (!(t.train = load(c, &c->train, opt->quiet))) goto done;
     if (c->val.path && !(t.val = load(c, &c->val, opt->quiet))) goto done;
     t.order = malloc(sizeof(int64_t) * (size_t)t.train->n);
-    t.tp.n = lora_parameters(&t.a->linears, &t.tp.params, &t.tp.names);
-    t.optim = tt_adamw_new(c->optim.lr, c->optim.betas[0], c->optim.betas[1], c->optim.eps, c->optim.weight_decay);
-    if (!t.order || !t.optim || tt_optim_add_group(t.optim, t.tp.params, t.tp.n, c->optim.lr, c->optim.weight_decay) < 0) {
-        vk_err_set("optimizer: %s", tt_last_error());
+    if (!t.order) {
+        vk_err_set("out of memory");
         goto done;
     }
-    if (opt->resume != TRAIN_RESUME_NONE) {
-        int none = 0;
-        char *dir = opt->resume == TRAIN_RESUME_DIR ? strdup(opt->resume_dir) : checkpoint_latest(c->output_dir, &none);
-        if (dir && checkpoint_load(dir, &t.a->linears, t.optim, &t.tp, &t.st)) {
-            vk_err_prefix("resume from %s", dir);
-            free(dir);
-            goto done;
-        }
-        if (!dir && (opt->resume == TRAIN_RESUME_DIR || !none)) goto done;
-        free(dir);
-    }
+    if (train_optimizer_setup(c, &t.a->linears, &t.tp, &t.optim)) goto done;
+    char *from = NULL;
+    if (train_resume(opt, c->output_dir, &t.a->linears, t.optim, &t.tp, &t.st, &from)) goto done;
+    if (from && !opt->quiet) fprintf(stderr, "resumed from %s (step %lld)\n", from, t.st.step);
+    free(from);
     long long per_epoch = (t.train->n + (long long)c->batch_size * c->grad_accum - 1) / ((long long)c->batch_size * c->grad_accum);
     long long total = train_config_total_steps(c, per_epoch), warmup = train_config_warmup_steps(c, total);
     char *mp = vk_path_join(c->output_dir, "metrics.jsonl");
@@ -362,17 +331,12 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
         goto done;
     }
     if (!opt->quiet) fprintf(stderr, "train (vqa): %lld questions, %lld steps\n", (long long)t.train->n, total);
-    stop_requested = 0;
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
+    train_signals_install();
     int64_t *ex = malloc(sizeof(int64_t) * (size_t)c->batch_size);
     long long in_a_row = 0, samples = 0;
     double t0 = now();
     rc = ex ? 0 : vk_err_set("out of memory");
-    while (!rc && t.st.step < total && !stop_requested) {
+    while (!rc && t.st.step < total && !train_stop_signal()) {
         double lr = train_schedule_lr(c, t.st.step, total, warmup), loss_sum = 0;
         int finite = 1;
         tt_optim_zero_grad(t.optim);
@@ -422,9 +386,8 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
         if (!rc && ((c->eval.every_steps > 0 && t.st.step % c->eval.every_steps == 0) || last)) rc = evaluate(&t);
         if (!rc && ((c->save.every_steps > 0 && t.st.step % c->save.every_steps == 0) || last)) rc = save(&t, config_json);
     }
-    if (!rc && stop_requested) rc = save(&t, config_json);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    if (!rc && train_stop_signal()) rc = save(&t, config_json);
+    train_signals_restore();
     free(ex);
     opt->steps_done = t.st.step;
 done:
