@@ -1,6 +1,7 @@
 /* test_caption.c — `vlkit caption` end to end: the binary's --json ids for the fixture images
  * equal transformers' generate() ids (greedy and beam 3 with a prompt, flags taken from the
  * fixture's kwargs); bad images are reported and skipped with exit status 1; usage errors exit 2. */
+#include "tests/common/cli_run.h"
 #include "tests/common/fixtures.h"
 
 #include <criterion/criterion.h>
@@ -8,27 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-
-static const char *vlkit(void) {
-    const char *b = getenv("VLKIT_BIN");
-    return b && *b ? b : "build/vlkit";
-}
-
-/* Run a shell command; stdout into *out (malloc'd), returns the exit status. */
-static int run(const char *cmd, char **out) {
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (size_t k; (k = fread(buf + n, 1, cap - n - 1, p)) > 0;) {
-        n += k;
-        if (n + 1 == cap) buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = 0;
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static const cJSON *generation(cJSON *expected, const char *name) {
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(expected, "generation"), name);

@@ -4,6 +4,7 @@
  * scores equal to cosines computed here from the index rows, cosines and ITM probabilities
  * equal to transformers' (fixture itm/expected.json), and the errors (one line, exit 1; usage 2). */
 #include "model/weights/safetensors.h"
+#include "tests/common/cli_run.h"
 #include "tests/common/fixtures.h"
 #include "util/error.h"
 
@@ -16,28 +17,6 @@
 
 #define MODEL "blip-tiny/itm/model"
 #define IMAGES "blip-tiny/preprocess/images"
-
-static const char *vlkit(void) {
-    const char *b = getenv("VLKIT_BIN");
-    return b && *b ? b : "build/vlkit";
-}
-
-/* Run a shell command; stdout into *out (malloc'd), returns the exit status. */
-static int run(const char *cmd, char **out) {
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (size_t k; (k = fread(buf + n, 1, cap - n - 1, p)) > 0;) {
-        n += k;
-        if (n + 1 == cap) buf = realloc(buf, cap *= 2);
-    }
-    buf[n] = 0;
-    int st = pclose(p);
-    if (out) *out = buf;
-    else free(buf);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static char *slurp(const char *path) {
     char cmd[4096], *out;

@@ -4,6 +4,7 @@
  * skipped and the run stopped with a clear error. Tiny model and fixture images. */
 #include "model/weights/safetensors.h"
 #include "model/weights/weights.h"
+#include "tests/common/cli_run.h"
 #include "tests/common/fixtures.h"
 #include "util/error.h"
 #include "util/fileio.h"
@@ -17,23 +18,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-static const char *vlkit(void) {
-    const char *b = getenv("VLKIT_BIN");
-    return b && *b ? b : "build/vlkit";
-}
-
-static int run(const char *cmd, char **out) {
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (size_t k; (k = fread(buf + n, 1, cap - n - 1, p)) > 0;) n += k;
-    buf[n] = 0;
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 /* a dataset of the fixture images and a config running `steps` steps, saving every `save` */
 static char *setup_run(const char *dir, const char *name, int steps, int save, const char *extra) {

@@ -1,6 +1,7 @@
 /* test_vqa.c — `vlkit vqa` and `vlkit eval --task vqa` end to end: the answers for the fixture
  * questions decode from transformers' ids (greedy and beam 3), and eval scores a VQA v2 split
  * built here whose accuracy is worked out by hand from the official leave-one-out rule. */
+#include "tests/common/cli_run.h"
 #include "tests/common/fixtures.h"
 #include "util/fileio.h"
 
@@ -9,23 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-
-static const char *vlkit(void) {
-    const char *b = getenv("VLKIT_BIN");
-    return b && *b ? b : "build/vlkit";
-}
-
-static int run(const char *cmd, char **out) {
-    FILE *p = popen(cmd, "r");
-    cr_assert_not_null(p);
-    size_t cap = 1 << 16, n = 0;
-    char *buf = malloc(cap);
-    for (size_t k; (k = fread(buf + n, 1, cap - n - 1, p)) > 0;) n += k;
-    buf[n] = 0;
-    int st = pclose(p);
-    *out = buf;
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
 
 static const char *const images[2] = {"img0_landscape_rgb.png", "img1_portrait_rgb_q90_420.jpg"};
 
