@@ -1,5 +1,6 @@
 #include "model/blip_caption.h"
 
+#include "model/blip_folder.h"
 #include "util/error.h"
 #include "util/fileio.h"
 
@@ -13,16 +14,7 @@ blip_caption *blip_caption_load(const char *dir) {
         return NULL;
     }
     m->dir = strdup(dir);
-    char *cfg_path = vk_path_join(dir, "config.json");
-    int rc = blip_config_load(cfg_path, &m->cfg);
-    free(cfg_path);
-    if (rc) goto fail;
-    if (m->cfg.arch != BLIP_ARCH_CAPTION && m->cfg.arch != BLIP_ARCH_UNKNOWN) {
-        vk_err_set("%s: this is a %s checkpoint, not a captioning model (BlipForConditionalGeneration)", dir,
-                   blip_arch_name(m->cfg.arch));
-        goto fail;
-    }
-    if (!(m->params = blip_params_load(dir))) goto fail;
+    if (blip_folder_open(dir, BLIP_ARCH_CAPTION, 1, "captioning model", &m->cfg, &m->params)) goto fail;
     if (blip_vision_build(&m->vision, &m->cfg.vision, m->params, "vision_model") ||
         blip_text_build(&m->text, &m->cfg.text, m->params, "text_decoder.bert", "text_decoder.cls"))
         goto fail;

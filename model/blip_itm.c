@@ -2,6 +2,7 @@
  * B = batch, S = image tokens, L = text tokens, D = hidden, E = image_text_hidden_size. */
 #include "model/blip_itm.h"
 
+#include "model/blip_folder.h"
 #include "util/error.h"
 #include "util/fileio.h"
 
@@ -16,16 +17,7 @@ blip_itm *blip_itm_load(const char *dir) {
         vk_err_set("out of memory");
         return NULL;
     }
-    char *cfg_path = vk_path_join(dir, "config.json");
-    int rc = blip_config_load(cfg_path, &m->cfg);
-    free(cfg_path);
-    if (rc) goto fail;
-    if (m->cfg.arch != BLIP_ARCH_RETRIEVAL && m->cfg.arch != BLIP_ARCH_UNKNOWN) {
-        vk_err_set("%s: this is a %s checkpoint, not an image-text retrieval model (BlipForImageTextRetrieval)", dir,
-                   blip_arch_name(m->cfg.arch));
-        goto fail;
-    }
-    if (!(m->params = blip_params_load(dir))) goto fail;
+    if (blip_folder_open(dir, BLIP_ARCH_RETRIEVAL, 1, "image-text retrieval model", &m->cfg, &m->params)) goto fail;
     int64_t E = m->cfg.image_text_hidden_size, Dv = m->cfg.vision.hidden_size, D = m->cfg.text.hidden_size;
     if (blip_vision_build(&m->vision, &m->cfg.vision, m->params, "vision_model") ||
         blip_text_build(&m->text, &m->cfg.text, m->params, "text_encoder", NULL))

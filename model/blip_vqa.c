@@ -1,5 +1,6 @@
 #include "model/blip_vqa.h"
 
+#include "model/blip_folder.h"
 #include "util/error.h"
 #include "util/fileio.h"
 
@@ -12,14 +13,8 @@ blip_vqa *blip_vqa_load(const char *dir) {
         vk_err_set("out of memory");
         return NULL;
     }
-    char *cfg_path = vk_path_join(dir, "config.json");
-    int rc = blip_config_load(cfg_path, &m->cfg);
-    free(cfg_path);
-    if (rc) goto fail;
-    if (m->cfg.arch != BLIP_ARCH_VQA) {
-        vk_err_set("%s: this is a %s checkpoint, not a VQA model (BlipForQuestionAnswering)", dir, blip_arch_name(m->cfg.arch));
-        goto fail;
-    }
+    /* config and architecture first: the hidden-size check below names the folder */
+    if (blip_folder_open(dir, BLIP_ARCH_VQA, 0, "VQA model", &m->cfg, &m->params)) goto fail;
     if (m->cfg.text.hidden_size != m->cfg.vision.hidden_size) {
         /* the decoder's cross-attention K/V take encoder_hidden_size (= vision) inputs but are fed
          * the text encoder's states: transformers' VQA model only works when the two agree */
@@ -27,7 +22,6 @@ blip_vqa *blip_vqa_load(const char *dir) {
                    dir, m->cfg.text.hidden_size, m->cfg.vision.hidden_size);
         goto fail;
     }
-    if (!(m->params = blip_params_load(dir))) goto fail;
     if (blip_vision_build(&m->vision, &m->cfg.vision, m->params, "vision_model") ||
         blip_text_build(&m->encoder, &m->cfg.text, m->params, "text_encoder", NULL) ||
         blip_text_build(&m->decoder, &m->cfg.text, m->params, "text_decoder.bert", "text_decoder.cls"))
