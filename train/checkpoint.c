@@ -131,7 +131,7 @@ static int read_state(const char *dir, train_state *st, int64_t *adam_step) {
     return rc;
 }
 
-int checkpoint_load(const char *dir, lora_linears *ls, tt_optim *opt, const train_params *tp, train_state *st) {
+int checkpoint_load(const char *dir, tt_optim *opt, const train_params *tp, train_state *st) {
     int64_t adam_step = 0;
     if (read_state(dir, st, &adam_step)) return -1;
     /* adapter tensors: copied into the attached ones so the optimizer keeps its parameters */
@@ -176,7 +176,6 @@ int checkpoint_load(const char *dir, lora_linears *ls, tt_optim *opt, const trai
         rc = rng && !tt_rng_state_set((const uint8_t *)rng, n) ? 0 : vk_err_set("%s: cannot restore: %s", rp, tt_last_error());
         free(rng), free(rp);
     }
-    (void)ls;
     return rc;
 }
 

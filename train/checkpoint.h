@@ -30,9 +30,9 @@ typedef struct {
 
 int checkpoint_save(const char *dir, const lora_linears *ls, const lora_config *lc, tt_optim *opt, const train_params *tp,
                     const train_state *st, const char *config_json);
-/* Restore adapter tensors (into the already attached LoRA layers), optimizer state, RNG state
- * and *st from a checkpoint folder. Shapes and names must match the current run. */
-int checkpoint_load(const char *dir, lora_linears *ls, tt_optim *opt, const train_params *tp, train_state *st);
+/* Restore the adapter tensors (copied into tp's tensors, the attached LoRA layers), optimizer
+ * state, RNG state and *st from a checkpoint folder. Shapes and names must match the run. */
+int checkpoint_load(const char *dir, tt_optim *opt, const train_params *tp, train_state *st);
 /* The newest complete checkpoint-<step> folder in output_dir (malloc'd path), or NULL with
  * *none = 1 when there is none (not an error). */
 char *checkpoint_latest(const char *output_dir, int *none);

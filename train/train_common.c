@@ -43,14 +43,14 @@ int train_optimizer_setup(const train_config *c, const lora_linears *ls, train_p
     return 0;
 }
 
-int train_resume(const train_run_options *o, const char *output_dir, lora_linears *ls, tt_optim *opt, const train_params *tp,
+int train_resume(const train_run_options *o, const char *output_dir, tt_optim *opt, const train_params *tp,
                  train_state *st, char **from) {
     *from = NULL;
     if (o->resume == TRAIN_RESUME_NONE) return 0;
     int none = 0;
     char *dir = o->resume == TRAIN_RESUME_DIR ? strdup(o->resume_dir) : checkpoint_latest(output_dir, &none);
     if (!dir) return o->resume == TRAIN_RESUME_DIR || !none ? vk_err_set("out of memory") : 0;
-    if (checkpoint_load(dir, ls, opt, tp, st)) {
+    if (checkpoint_load(dir, opt, tp, st)) {
         vk_err_prefix("resume from %s", dir);
         free(dir);
         return -1;

@@ -13,9 +13,9 @@ double train_now(void); /* seconds, monotonic */
 int train_lora_setup(const train_config *c, lora_linears *ls, lora_config *lc, int *matched);
 /* AdamW over the LoRA tensors (one group, the config's lr and weight decay). */
 int train_optimizer_setup(const train_config *c, const lora_linears *ls, train_params *tp, tt_optim **opt);
-/* --resume: restore the newest complete checkpoint (or o->resume_dir) into ls / opt / st.
+/* --resume: restore the newest complete checkpoint (or o->resume_dir) into tp / opt / st.
  * *from receives its path (malloc'd) or NULL when there was nothing to resume. */
-int train_resume(const train_run_options *o, const char *output_dir, lora_linears *ls, tt_optim *opt, const train_params *tp,
+int train_resume(const train_run_options *o, const char *output_dir, tt_optim *opt, const train_params *tp,
                  train_state *st, char **from);
 
 /* SIGINT / SIGTERM set a flag the loop checks: the run saves a checkpoint and returns. */

@@ -13,13 +13,11 @@
 
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 
 /* Consecutive skipped (non-finite) steps that end the run. */
@@ -329,7 +327,7 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
     if (c->val.path && !(t.val_ds = load_dataset(c, &c->val, &t))) goto done;
     if (train_optimizer_setup(c, &t.ls, &t.tp, &t.optim)) goto done;
     char *from = NULL;
-    if (train_resume(opt, c->output_dir, &t.ls, t.optim, &t.tp, &t.st, &from)) goto done;
+    if (train_resume(opt, c->output_dir, t.optim, &t.tp, &t.st, &from)) goto done;
     if (from) log_line(&t, "resumed from %s (step %lld)", from, t.st.step);
     free(from);
     if (opt->vision_cache && !t.vision_trains) t.vcache = calloc((size_t)t.train_ds->n_records + 1, sizeof *t.vcache);

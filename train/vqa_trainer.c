@@ -27,12 +27,10 @@
 
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <time.h>
 
 #define MAX_NONFINITE_IN_A_ROW 20
 
@@ -318,7 +316,7 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
     }
     if (train_optimizer_setup(c, &t.a->linears, &t.tp, &t.optim)) goto done;
     char *from = NULL;
-    if (train_resume(opt, c->output_dir, &t.a->linears, t.optim, &t.tp, &t.st, &from)) goto done;
+    if (train_resume(opt, c->output_dir, t.optim, &t.tp, &t.st, &from)) goto done;
     if (from && !opt->quiet) fprintf(stderr, "resumed from %s (step %lld)\n", from, t.st.step);
     free(from);
     long long per_epoch = (t.train->n + (long long)c->batch_size * c->grad_accum - 1) / ((long long)c->batch_size * c->grad_accum);
