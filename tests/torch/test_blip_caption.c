@@ -44,11 +44,26 @@ static blip_caption *load(const char *rel) {
     return m;
 }
 
-static int64_t *host_mask(tt_tensor *mask, int64_t *n) {
-    *n = tt_numel(mask);
-    int64_t *m = malloc(sizeof(int64_t) * (size_t)*n);
-    cr_assert_eq(tt_copy_to(mask, m, sizeof(int64_t) * (size_t)*n), 0);
-    return m;
+/* The fixture's input batch: pixels, input ids, attention mask (as a tensor and on the host). */
+typedef struct {
+    tt_tensor *pixels, *ids, *mask_t;
+    int64_t *mask;
+} fixture_batch;
+
+static fixture_batch batch_load(void) {
+    fixture_batch b = {expect_tensor(expected, "pixel_values"), expect_tensor(expected, "input_ids"),
+                       expect_tensor(expected, "attention_mask"), NULL};
+    int64_t n = tt_numel(b.mask_t);
+    b.mask = malloc(sizeof(int64_t) * (size_t)n);
+    cr_assert_eq(tt_copy_to(b.mask_t, b.mask, sizeof(int64_t) * (size_t)n), 0);
+    return b;
+}
+
+static void batch_free(fixture_batch *b) {
+    free(b->mask);
+    tt_free(b->mask_t);
+    tt_free(b->ids);
+    tt_free(b->pixels);
 }
 
 TestSuite(blip_caption, .init = setup, .fini = teardown);
@@ -78,11 +93,9 @@ Test(blip_caption, vision_tower_matches_transformers) {
 
 Test(blip_caption, text_decoder_hidden_states_and_logits) {
     blip_caption *m = load("blip-tiny/captioning/model");
-    tt_tensor *pixels = expect_tensor(expected, "pixel_values");
-    tt_tensor *ids = expect_tensor(expected, "input_ids");
-    tt_tensor *mask_t = expect_tensor(expected, "attention_mask");
-    int64_t nmask;
-    int64_t *mask = host_mask(mask_t, &nmask);
+    fixture_batch b = batch_load();
+    tt_tensor *pixels = b.pixels, *ids = b.ids;
+    int64_t *mask = b.mask;
     tt_tensor *emb = blip_vision_forward(&m->vision, pixels, NULL, 0);
     blip_cross_kv cross;
     cr_assert_eq(blip_text_cross_kv(&m->text, emb, NULL, &cross, 0), 0, "%s", vk_err_msg());
@@ -105,28 +118,20 @@ Test(blip_caption, text_decoder_hidden_states_and_logits) {
     tt_free(h);
     blip_cross_kv_free(&cross);
     tt_free(emb);
-    free(mask);
-    tt_free(mask_t);
-    tt_free(ids);
-    tt_free(pixels);
+    batch_free(&b);
     blip_caption_free(m);
     cr_assert_eq(tt_live_handles(), 0, "%ld handles leaked", (long)tt_live_handles());
 }
 
 Test(blip_caption, pytorch_model_bin_folder_gives_the_same_logits) {
     blip_caption *m = load("blip-tiny/captioning/model-bin");
-    tt_tensor *pixels = expect_tensor(expected, "pixel_values");
-    tt_tensor *ids = expect_tensor(expected, "input_ids");
-    tt_tensor *mask_t = expect_tensor(expected, "attention_mask");
-    int64_t nmask;
-    int64_t *mask = host_mask(mask_t, &nmask);
+    fixture_batch b = batch_load();
+    tt_tensor *pixels = b.pixels, *ids = b.ids;
+    int64_t *mask = b.mask;
     tt_tensor *logits = blip_caption_logits(m, pixels, ids, mask, 0);
     expect_close(logits, expected, "logits", atol_of("logits"));
     tt_free(logits);
-    free(mask);
-    tt_free(mask_t);
-    tt_free(ids);
-    tt_free(pixels);
+    batch_free(&b);
     blip_caption_free(m);
 }
 
@@ -140,11 +145,9 @@ static tt_tensor *masked_labels(tt_tensor *ids, tt_tensor *mask) {
 
 Test(blip_caption, loss_variants_match_transformers) {
     blip_caption *m = load("blip-tiny/captioning/model");
-    tt_tensor *pixels = expect_tensor(expected, "pixel_values");
-    tt_tensor *ids = expect_tensor(expected, "input_ids");
-    tt_tensor *mask_t = expect_tensor(expected, "attention_mask");
-    int64_t nmask;
-    int64_t *mask = host_mask(mask_t, &nmask);
+    fixture_batch b = batch_load();
+    tt_tensor *pixels = b.pixels, *ids = b.ids, *mask_t = b.mask_t;
+    int64_t *mask = b.mask;
     tt_scope_begin();
     tt_tensor *labels = masked_labels(ids, mask_t);
     tt_tensor *logits = blip_caption_logits(m, pixels, ids, mask, 0);
@@ -166,21 +169,16 @@ Test(blip_caption, loss_variants_match_transformers) {
     want = loss_value("original_blip_style");
     cr_assert(fabs(blip - want) <= 1e-5 * fabs(want), "original_blip_style loss %.9g, expected %.9g", blip, want);
     tt_scope_end();
-    free(mask);
-    tt_free(mask_t);
-    tt_free(ids);
-    tt_free(pixels);
+    batch_free(&b);
     blip_caption_free(m);
     cr_assert_eq(tt_live_handles(), 0, "%ld handles leaked", (long)tt_live_handles());
 }
 
 Test(blip_caption, gradients_of_every_parameter) {
     blip_caption *m = load("blip-tiny/captioning/model");
-    tt_tensor *pixels = expect_tensor(expected, "pixel_values");
-    tt_tensor *ids = expect_tensor(expected, "input_ids");
-    tt_tensor *mask_t = expect_tensor(expected, "attention_mask");
-    int64_t nmask;
-    int64_t *mask = host_mask(mask_t, &nmask);
+    fixture_batch b = batch_load();
+    tt_tensor *pixels = b.pixels, *ids = b.ids, *mask_t = b.mask_t;
+    int64_t *mask = b.mask;
     const cJSON *names = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(expected_json, "gradients"), "params");
     cr_assert(cJSON_GetArraySize(names) > 0);
     const cJSON *n;
@@ -202,10 +200,7 @@ Test(blip_caption, gradients_of_every_parameter) {
     }
     cr_assert_eq(checked, cJSON_GetArraySize(names));
     tt_scope_end();
-    free(mask);
-    tt_free(mask_t);
-    tt_free(ids);
-    tt_free(pixels);
+    batch_free(&b);
     blip_caption_free(m);
 }
 
