@@ -25,15 +25,21 @@ BASE_CFLAGS   = -std=c11 -D_GNU_SOURCE -fPIC $(WARN) -I. -I/usr/include/stb $(sh
 BASE_CXXFLAGS = -std=c++17 -D_GNU_SOURCE -fPIC $(WARN) -I. -MMD -MP
 
 # libtorch: Debian's (headers in /usr/include, libs in the multiarch dir) unless LIBTORCH is given.
+# c10d (distributed training): Gloo when its headers are there (Debian: libgloo-dev; the code is
+# in libtorch_cpu), NCCL with a CUDA libtorch. Without them `--nproc` / RANK say so at run time.
 ifeq ($(LIBTORCH),)
 TORCH_INC  = -isystem /usr/include/torch/csrc/api/include
 TORCH_LIBS = -ltorch -ltorch_cpu -lc10
+TORCH_DEFS = $(if $(wildcard /usr/include/gloo/allreduce.h),-DUSE_C10D_GLOO)
 else
 TORCH_INC  = -isystem $(LIBTORCH)/include -isystem $(LIBTORCH)/include/torch/csrc/api/include
 TORCH_LIBS = -L$(LIBTORCH)/lib -Wl,-rpath,$(LIBTORCH)/lib -Wl,--no-as-needed \
              $(if $(wildcard $(LIBTORCH)/lib/libtorch_cuda.so),-ltorch_cuda -lc10_cuda) \
              -ltorch -ltorch_cpu -lc10 -Wl,--as-needed
+TORCH_DEFS = $(if $(wildcard $(LIBTORCH)/include/gloo/allreduce.h /usr/include/gloo/allreduce.h),-DUSE_C10D_GLOO) \
+             $(if $(wildcard $(LIBTORCH)/lib/libtorch_cuda.so),-DUSE_C10D_NCCL)
 endif
+TORCH_INC += $(TORCH_DEFS)
 
 CORE_LIBS  = -lcjson -lstb -lz -lutf8proc -lm -lpthread
 TEST_LIBS  = -lcriterion

@@ -21,6 +21,7 @@
 #include "util/error.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +75,26 @@ struct loader {
     int prefix_len;
     int64_t *stage;           /* batch_size x max_length token staging before padding */
     loader_batch batch;
+
+    /* sharding (shard_count > 1, train mode): g counts this rank's own positions; see loader.h */
+    int sharded;
+    int64_t sh_G;             /* positions per global step */
+    int64_t sh_F;             /* full global steps per epoch */
+    int64_t sh_M;             /* positions of the short last step (0: none) */
+    int64_t sh_rem;           /* this rank's share of them */
+    int64_t sh_off;           /* where that share starts in the short step */
+    int64_t sh_L;             /* this rank's positions per epoch */
+    int64_t sh_steps;         /* global steps per epoch */
+    int64_t step;             /* consumer: the next global step (epoch * sh_steps + k) */
 };
+
+/* This rank's g-th position -> the global sequence number epoch * n + position. */
+static int64_t shard_to_global(const loader *ld, int64_t g) {
+    int64_t B = ld->o.batch_size, e = g / ld->sh_L, j = g % ld->sh_L, pos;
+    if (j < ld->sh_F * B) pos = (j / B) * ld->sh_G + (int64_t)ld->o.shard_index * B + j % B;
+    else pos = ld->sh_F * ld->sh_G + ld->sh_off + (j - ld->sh_F * B);
+    return e * ld->n_items + pos;
+}
 
 loader_opts loader_default_opts(void) {
     loader_opts o = {
@@ -94,6 +114,8 @@ loader_opts loader_default_opts(void) {
         .max_length = 40,
         .prompt = NULL,
         .bos_id = -1,
+        .shard_index = 0,
+        .shard_count = 1,
     };
     return o;
 }
@@ -103,12 +125,13 @@ loader_opts loader_default_opts(void) {
 /* The item at sequence number g (under mu). -1 when a permutation cannot be allocated. */
 static int64_t item_at(loader *ld, int64_t g) {
     if (ld->o.mode == LOADER_EVAL) return g;
-    int64_t epoch = g / ld->n_items, pos = g % ld->n_items;
+    int64_t gg = ld->sharded ? shard_to_global(ld, g) : g;
+    int64_t epoch = gg / ld->n_items, pos = gg % ld->n_items;
     if (!ld->o.shuffle) return pos;
     for (int i = 0; i < ld->n_perms; i++)
         if (ld->perms[i].epoch == epoch) return ld->perms[i].perm[pos];
     /* drop the epochs the consumer has left behind, then add this one */
-    int64_t oldest = ld->cursor / ld->n_items;
+    int64_t oldest = ld->sharded ? ld->cursor / ld->sh_L : ld->cursor / ld->n_items;
     int k = 0;
     for (int i = 0; i < ld->n_perms; i++) {
         if (ld->perms[i].epoch < oldest) free(ld->perms[i].perm);
@@ -266,9 +289,40 @@ static int check_opts(const caption_dataset *ds, const loader_opts *o) {
         return vk_err_set("loader: start (epoch %lld, position %lld) is negative", (long long)o->start_epoch,
                           (long long)o->start_position);
     if (o->limit < 0) return vk_err_set("loader: limit %lld is negative", (long long)o->limit);
+    if (o->shard_count < 1 || o->shard_count > 65536 || o->shard_index < 0 || o->shard_index >= o->shard_count)
+        return vk_err_set("loader: shard %d of %d out of range", o->shard_index, o->shard_count);
+    if (o->shard_count > 1 && o->mode != LOADER_TRAIN) return vk_err_set("loader: sharding is for training mode");
     if (o->tokenizer && (o->max_length < 2 || o->max_length > 1 << 20))
         return vk_err_set("loader: max_length %d out of range (2..%d)", o->max_length, 1 << 20);
     if (o->image.height < 1 || o->image.width < 1) return vk_err_set("loader: image size %dx%d", o->image.width, o->image.height);
+    return 0;
+}
+
+/* The sharded stream's constants, and its start (*start: global in, this rank's g out). */
+static int shard_setup(loader *ld, int64_t *start) {
+    const loader_opts *o = &ld->o;
+    int64_t W = o->shard_count, r = o->shard_index, B = o->batch_size, N = ld->n_items;
+    ld->sharded = 1;
+    ld->sh_G = W * B;
+    ld->sh_F = N / ld->sh_G;
+    ld->sh_M = o->drop_last ? 0 : N % ld->sh_G;
+    ld->sh_off = r * ld->sh_M / W;
+    ld->sh_rem = (r + 1) * ld->sh_M / W - ld->sh_off;
+    ld->sh_L = ld->sh_F * B + ld->sh_rem;
+    ld->sh_steps = ld->sh_F + (ld->sh_M > 0);
+    if (ld->sh_steps == 0)
+        return vk_err_set("loader: drop_last with %lld examples, fewer than one global batch of %lld (%lld ranks x %lld)",
+                          (long long)N, (long long)ld->sh_G, (long long)W, (long long)B);
+    int64_t e = o->start_epoch, p = o->start_position;
+    if (p % ld->sh_G && p != N)
+        return vk_err_set("loader: start position %lld is not at a step boundary of %lld ranks x batch %lld "
+                          "(was it saved with another number of ranks or batch size?)",
+                          (long long)p, (long long)W, (long long)B);
+    int64_t k = p / ld->sh_G;
+    if (k >= ld->sh_steps) e++, k = 0;
+    ld->step = e * ld->sh_steps + k;
+    *start = e * ld->sh_L + (k < ld->sh_F ? k * B : ld->sh_F * B);
+    ld->g_end = ld->sh_L == 0 ? 0 : o->epochs ? o->epochs * ld->sh_L : INT64_MAX;
     return 0;
 }
 
@@ -302,6 +356,10 @@ loader *loader_new(const caption_dataset *ds, const loader_opts *opts) {
         }
         start = o.start_epoch * ld->n_items + o.start_position;
         ld->g_end = o.epochs ? o.epochs * ld->n_items : INT64_MAX;
+        if (o.shard_count > 1 && shard_setup(ld, &start)) {
+            free(ld);
+            return NULL;
+        }
     }
     ld->cursor = ld->next_claim = start;
     ld->R = o.workers ? B * (o.prefetch ? o.prefetch : 1) : 1;
@@ -419,6 +477,7 @@ const char *const *loader_warnings(const loader *ld, int *n) {
 
 int64_t loader_batches_per_epoch(const loader *ld) {
     int64_t B = ld->o.batch_size;
+    if (ld->sharded) return ld->sh_steps;
     return ld->o.drop_last && ld->o.mode == LOADER_TRAIN ? ld->n_items / B : (ld->n_items + B - 1) / B;
 }
 
@@ -508,9 +567,85 @@ static void pad_rows(loader *ld, int n) {
     }
 }
 
+/* Wait for the slot at the cursor (decoding it here without workers) and take it: into row
+ * *rows when good, through the bad-record policy when bad. 0, or -1 (vk_err). Called and
+ * returns with mu held. */
+static int consume_one(loader *ld, int *rows, int64_t *bad_run, int64_t epoch_len) {
+    slot *s = &ld->slots[ld->cursor % ld->R];
+    if (ld->n_threads == 0) {
+        /* no workers: decode here (next_claim == cursor, the ring has one slot) */
+        int known_bad;
+        slot *c = claim(ld, &known_bad);
+        if (c) {
+            pthread_mutex_unlock(&ld->mu);
+            int state = process(ld, c, known_bad);
+            pthread_mutex_lock(&ld->mu);
+            finish(ld, c, state);
+        }
+    }
+    while (!ld->oom && !(s->g == ld->cursor && (s->state == SLOT_GOOD || s->state == SLOT_BAD)))
+        pthread_cond_wait(&ld->done_cv, &ld->mu);
+    if (ld->oom) return fail(ld, "loader: out of memory for an epoch's order");
+    /* the slot is the consumer's now: no worker touches it until the cursor moves past it */
+    pthread_mutex_unlock(&ld->mu);
+    int rc = 0;
+    if (s->state == SLOT_GOOD) {
+        take_row(ld, s, (*rows)++);
+        *bad_run = 0;
+    } else {
+        rc = on_bad(ld, s);
+        if (!rc && ++*bad_run >= epoch_len) {
+            char msg[4200];
+            snprintf(msg, sizeof msg, "%s: none of the %lld %s has an image that decodes", ld->ds->path,
+                     (long long)epoch_len, ld->o.mode == LOADER_TRAIN ? "examples" : "records");
+            rc = fail(ld, msg);
+        }
+    }
+    free(s->err);
+    s->err = NULL;
+    pthread_mutex_lock(&ld->mu);
+    s->state = SLOT_FREE;
+    ld->cursor++;
+    pthread_cond_signal(&ld->work_cv);
+    return rc;
+}
+
+/* One global step's share of this rank (see loader.h). */
+static int next_sharded(loader *ld, const loader_batch **out) {
+    loader_batch *b = &ld->batch;
+    const int64_t B = ld->o.batch_size, S = ld->sh_steps;
+    if (ld->o.epochs && ld->step >= ld->o.epochs * S) {
+        memset(b, 0, offsetof(loader_batch, pixels));
+        b->end = 1;
+        *out = b;
+        return 0;
+    }
+    int64_t e = ld->step / S, k = ld->step % S;
+    int64_t lo = e * ld->sh_L + k * B, hi = lo + (k < ld->sh_F ? B : ld->sh_rem);
+    int rows = 0, rc = 0;
+    int64_t bad_run = 0;
+    pthread_mutex_lock(&ld->mu);
+    while (!rc && ld->cursor < hi) rc = consume_one(ld, &rows, &bad_run, ld->sh_L);
+    pthread_mutex_unlock(&ld->mu);
+    if (rc) return -1;
+    b->n = rows;
+    b->end = 0;
+    b->height = ld->o.image.height;
+    b->width = ld->o.image.width;
+    pad_rows(ld, rows);
+    b->epoch = e;
+    b->position = k * ld->sh_G;
+    b->next_epoch = k + 1 < S ? e : e + 1;
+    b->next_position = k + 1 < S ? (k + 1) * ld->sh_G : 0;
+    ld->step++;
+    *out = b;
+    return 0;
+}
+
 int loader_next(loader *ld, const loader_batch **out) {
     *out = NULL;
     if (ld->fail_msg) return vk_err_set("%s", ld->fail_msg);
+    if (ld->sharded) return next_sharded(ld, out);
     loader_batch *b = &ld->batch;
     const int B = ld->o.batch_size, train = ld->o.mode == LOADER_TRAIN;
     const int64_t N = ld->n_items;
@@ -526,44 +661,7 @@ int loader_next(loader *ld, const loader_batch **out) {
             rows = 0;
             start = ld->cursor;
         }
-        slot *s = &ld->slots[ld->cursor % ld->R];
-        if (ld->n_threads == 0) {
-            /* no workers: decode here (next_claim == cursor, the ring has one slot) */
-            int known_bad;
-            slot *c = claim(ld, &known_bad);
-            if (c) {
-                pthread_mutex_unlock(&ld->mu);
-                int state = process(ld, c, known_bad);
-                pthread_mutex_lock(&ld->mu);
-                finish(ld, c, state);
-            }
-        }
-        while (!ld->oom && !(s->g == ld->cursor && (s->state == SLOT_GOOD || s->state == SLOT_BAD)))
-            pthread_cond_wait(&ld->done_cv, &ld->mu);
-        if (ld->oom) {
-            rc = fail(ld, "loader: out of memory for an epoch's order");
-            break;
-        }
-        /* the slot is the consumer's now: no worker touches it until the cursor moves past it */
-        pthread_mutex_unlock(&ld->mu);
-        if (s->state == SLOT_GOOD) {
-            take_row(ld, s, rows++);
-            bad_run = 0;
-        } else {
-            rc = on_bad(ld, s);
-            if (!rc && ++bad_run >= N) {
-                char msg[4200];
-                snprintf(msg, sizeof msg, "%s: none of the %lld %s has an image that decodes", ld->ds->path,
-                         (long long)N, train ? "examples" : "records");
-                rc = fail(ld, msg);
-            }
-        }
-        free(s->err);
-        s->err = NULL;
-        pthread_mutex_lock(&ld->mu);
-        s->state = SLOT_FREE;
-        ld->cursor++;
-        pthread_cond_signal(&ld->work_cv);
+        rc = consume_one(ld, &rows, &bad_run, N);
         if (rc) break;
     }
     /* the end of the last epoch: a short batch is dropped there too */
@@ -573,6 +671,7 @@ int loader_next(loader *ld, const loader_batch **out) {
     if (rc) return -1;
 
     b->n = rows;
+    b->end = rows == 0;
     b->height = ld->o.image.height;
     b->width = ld->o.image.width;
     pad_rows(ld, rows);

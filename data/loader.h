@@ -80,10 +80,22 @@ typedef struct {
     int max_length;              /* tokens per row incl. [CLS]/[SEP]: 40 (BLIP); >= 2 */
     const char *prompt;          /* NULL or "" for none; BLIP captioning: "a picture of " */
     int64_t bos_id;              /* >= 0: the first token of every row ([DEC]); -1: keep [CLS] */
+    int shard_index, shard_count;/* train: this rank's part of each global batch (0, 1: all) */
 } loader_opts;
 
+/* Sharding (data-parallel training, shard_count = world size W > 1, shard_index = rank r): the
+ * epoch's order is cut into global steps of G = W * batch_size positions; rank r's batch of a
+ * step is positions [r*B, (r+1)*B) of it, and the last short step of an epoch (without
+ * drop_last) is split as evenly as possible: rank r gets [floor(r*M/W), floor((r+1)*M/W)) of
+ * its M positions. The W batches of a step are therefore exactly the one batch of G rows that
+ * an unsharded loader with batch_size G gives. Every rank gets a batch for every step, possibly
+ * with n == 0 (end == 0: "nothing for this rank this step"). A bad image is skipped without
+ * replacement (the batch is one row shorter): replacing it would need a rank to know whether
+ * another rank's images decode. next_epoch / next_position are global (the same on every rank);
+ * a start position must be at a step boundary (a multiple of G). */
+
 /* TRAIN, batch 8, workers 2, prefetch 2, seed 0, shuffle 1, drop_last 0, epochs 0, start (0, 0),
- * limit 0, image_preproc_default(), no tokenizer, max_length 40, no prompt, bos_id -1. */
+ * limit 0, image_preproc_default(), no tokenizer, max_length 40, no prompt, bos_id -1, shard 0 of 1. */
 loader_opts loader_default_opts(void);
 
 /* One batch. Every array is owned by the loader and valid until the next loader_next or
@@ -104,6 +116,7 @@ typedef struct {
     const char **caption;     /* per row: the caption tokenized (train); NULL in eval mode */
     int64_t epoch, position;  /* where this batch started */
     int64_t next_epoch, next_position;   /* where the next batch starts: save these to resume */
+    int end;                  /* 1: no more batches (n is 0 then) */
 } loader_batch;
 
 typedef struct loader loader;
@@ -121,7 +134,8 @@ int64_t loader_bad_images(const loader *ld);
  * first; *n = how many. Valid until the next loader_next or loader_free. */
 const char *const *loader_warnings(const loader *ld, int *n);
 
-/* Batches in one epoch when every image decodes: ceil(n / batch_size), floor with drop_last
+/* Batches in one epoch when every image decodes: ceil(n / batch_size), floor with drop_last;
+ * sharded: global steps per epoch
  * (n = examples; records in eval mode, after limit). */
 int64_t loader_batches_per_epoch(const loader *ld);
 

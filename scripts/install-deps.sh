@@ -12,6 +12,7 @@ packages=(
     zlib1g-dev            # .gz datasets, deflated entries in pytorch_model.bin
     libutf8proc-dev       # Unicode normalisation and categories (tokenizers)
     libcriterion-dev      # the test framework
+    libgloo-dev           # headers of c10d's Gloo backend (data-parallel training; the library ships with libtorch)
     clang libclang-rt-14-dev  # libFuzzer targets (make fuzz; a short run in make check)
     jq unzip              # fuzz seed corpora, built from the fixtures at run time
 )

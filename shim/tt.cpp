@@ -13,8 +13,18 @@
 #include <torch/optim/adamw.h>
 #include <torch/version.h>
 
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+#ifdef USE_C10D_GLOO
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#endif
+#ifdef USE_C10D_NCCL
+#include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
+#endif
+
 #include <malloc.h>
 #include <sched.h>
+#include <signal.h>
 
 #include <atomic>
 #include <climits>
@@ -811,3 +821,227 @@ int tt_optim_set_state(tt_optim *opt, int group, int index, int64_t step, tt_ten
 void tt_optim_free(tt_optim *opt) { delete opt; }
 
 } // extern "C"
+
+// ---- distributed ---------------------------------------------------------------------------
+// A TCPStore (served by rank 0) for the rendezvous and small exchanges, a c10d process group for
+// the collectives. Gloo's worker threads keep exceptions in the Work object; wait() rethrows
+// them here, so a dead peer or a timeout becomes an error message like any other.
+
+struct tt_dist {
+    c10::intrusive_ptr<c10d::Store> store;
+    c10::intrusive_ptr<c10d::ProcessGroup> pg;
+    int rank = 0, world = 1;
+    bool cuda = false; // NCCL: tensors travel through the GPU
+    std::chrono::milliseconds timeout{300000};
+};
+
+namespace {
+
+c10::intrusive_ptr<c10d::ProcessGroup> dist_group(const char *backend, const c10::intrusive_ptr<c10d::Store> &store,
+                                                  int rank, int world, std::chrono::milliseconds timeout,
+                                                  const std::string &addr) {
+    std::string b = backend ? backend : "gloo";
+    if (b == "gloo") {
+#ifdef USE_C10D_GLOO
+        auto o = c10d::ProcessGroupGloo::Options::create(timeout);
+        const char *ifname = getenv("GLOO_SOCKET_IFNAME");
+        bool loopback = addr == "localhost" || addr.rfind("127.", 0) == 0 || addr == "::1";
+        if (ifname && *ifname) o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForInterface(ifname));
+        else if (loopback) o->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname("127.0.0.1"));
+        else o->devices.push_back(c10d::ProcessGroupGloo::createDefaultDevice());
+        o->threads = 2;
+        return c10::make_intrusive<c10d::ProcessGroupGloo>(store, rank, world, o);
+#else
+        throw std::runtime_error("this build has no Gloo backend (rebuild with libgloo-dev installed)");
+#endif
+    }
+    if (b == "nccl") {
+#ifdef USE_C10D_NCCL
+        auto o = c10d::ProcessGroupNCCL::Options::create();
+        o->timeout = timeout;
+        return c10::make_intrusive<c10d::ProcessGroupNCCL>(store, rank, world, o);
+#else
+        throw std::runtime_error("this build has no NCCL backend (it needs a CUDA libtorch: make LIBTORCH=...)");
+#endif
+    }
+    throw std::invalid_argument("unknown distributed backend '" + b + "' (gloo or nccl)");
+}
+
+tt_dist &D(tt_dist *d) {
+    if (!d) throw std::invalid_argument("null process group");
+    return *d;
+}
+
+void dist_wait(tt_dist &d, c10::intrusive_ptr<c10d::Work> w) {
+    if (!w->wait(d.timeout)) throw std::runtime_error("collective did not complete");
+}
+
+c10d::ReduceOp reduce_op(tt_dist_op op) {
+    switch (op) {
+    case TT_DIST_SUM:
+    case TT_DIST_AVG: return c10d::ReduceOp::SUM; // AVG: SUM then divide (Gloo has no AVG)
+    case TT_DIST_MAX: return c10d::ReduceOp::MAX;
+    case TT_DIST_MIN: return c10d::ReduceOp::MIN;
+    }
+    throw std::invalid_argument("bad reduce op");
+}
+
+// One collective over the tensors flattened into a single buffer, results copied back.
+void all_reduce_list(tt_dist &d, std::vector<at::Tensor> &ts, tt_dist_op op) {
+    if (ts.empty()) return;
+    std::vector<at::Tensor> flat;
+    flat.reserve(ts.size());
+    for (auto &t : ts) {
+        if (t.scalar_type() != ts[0].scalar_type()) throw std::invalid_argument("all_reduce: tensors of different dtypes");
+        flat.push_back(t.reshape({-1}));
+    }
+    at::Tensor buf = at::cat(flat);
+    if (d.cuda) buf = buf.to(at::kCUDA);
+    std::vector<at::Tensor> one{buf};
+    c10d::AllreduceOptions o;
+    o.reduceOp = reduce_op(op);
+    o.timeout = d.timeout;
+    dist_wait(d, d.pg->allreduce(one, o));
+    if (op == TT_DIST_AVG) buf.div_(d.world);
+    buf = buf.to(ts[0].device());
+    int64_t off = 0;
+    at::NoGradGuard no_grad;
+    for (auto &t : ts) {
+        t.copy_(buf.narrow(0, off, t.numel()).view(t.sizes()));
+        off += t.numel();
+    }
+}
+
+} // namespace
+
+int tt_dist_available(const char *backend) {
+    std::string b = backend ? backend : "";
+#ifdef USE_C10D_GLOO
+    if (b == "gloo") return 1;
+#endif
+#ifdef USE_C10D_NCCL
+    if (b == "nccl") return 1;
+#endif
+    return 0;
+}
+
+tt_dist *tt_dist_init(const tt_dist_options *o) {
+    TT_TRY if (!o) throw std::invalid_argument("null options");
+    if (o->world_size < 1) throw std::invalid_argument("world size " + std::to_string(o->world_size) + " (must be >= 1)");
+    if (o->rank < 0 || o->rank >= o->world_size)
+        throw std::invalid_argument("rank " + std::to_string(o->rank) + " outside world size " + std::to_string(o->world_size));
+    if (o->master_port < 1 || o->master_port > 65535)
+        throw std::invalid_argument("master port " + std::to_string(o->master_port) + " (must be 1..65535)");
+    std::string addr = o->master_addr && *o->master_addr ? o->master_addr : "127.0.0.1";
+    // A peer that closes its sockets must give an error here, not kill this process.
+    signal(SIGPIPE, SIG_IGN);
+    auto d = std::make_unique<tt_dist>();
+    d->rank = o->rank;
+    d->world = o->world_size;
+    d->timeout = std::chrono::milliseconds((int64_t)((o->timeout_s > 0 ? o->timeout_s : 300) * 1000));
+    c10d::TCPStoreOptions so;
+    so.port = (uint16_t)o->master_port;
+    so.isServer = o->rank == 0;
+    so.numWorkers = (size_t)o->world_size;
+    so.waitWorkers = true;
+    so.timeout = d->timeout;
+    try {
+        d->store = c10::make_intrusive<c10d::TCPStore>(addr, so);
+    } catch (const std::exception &e) {
+        std::string m = c10::GetExceptionString(e);
+        if (auto *ce = dynamic_cast<const c10::Error *>(&e)) m = ce->what_without_backtrace();
+        throw std::runtime_error("store " + addr + ":" + std::to_string(o->master_port) + ": " + m);
+    }
+    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("pg", d->store);
+    d->pg = dist_group(o->backend, prefixed, o->rank, o->world_size, d->timeout, addr);
+    d->cuda = o->backend && std::string(o->backend) == "nccl";
+    return d.release();
+    TT_CATCH(nullptr)
+}
+
+int tt_dist_rank(const tt_dist *d) { return d ? d->rank : -1; }
+int tt_dist_world_size(const tt_dist *d) { return d ? d->world : -1; }
+
+int tt_dist_all_reduce(tt_dist *d, tt_tensor *const *ts, int n, tt_dist_op op) {
+    TT_TRY auto v = tensor_list(ts, n);
+    all_reduce_list(D(d), v, op);
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_dist_all_reduce_grads(tt_dist *d, tt_tensor *const *params, int n, tt_dist_op op) {
+    TT_TRY auto ps = tensor_list(params, n);
+    std::vector<at::Tensor> grads;
+    grads.reserve(ps.size());
+    for (auto &p : ps) {
+        if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+        grads.push_back(p.grad());
+    }
+    all_reduce_list(D(d), grads, op);
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_dist_broadcast(tt_dist *d, tt_tensor *const *ts, int n, int root) {
+    TT_TRY auto v = tensor_list(ts, n);
+    tt_dist &dd = D(d);
+    if (root < 0 || root >= dd.world) throw std::invalid_argument("broadcast root " + std::to_string(root) + " outside the group");
+    if (v.empty()) return 0;
+    std::vector<at::Tensor> flat;
+    for (auto &t : v) flat.push_back(t.reshape({-1}));
+    at::Tensor buf = at::cat(flat);
+    if (dd.cuda) buf = buf.to(at::kCUDA);
+    std::vector<at::Tensor> one{buf};
+    c10d::BroadcastOptions o;
+    o.rootRank = root;
+    o.timeout = dd.timeout;
+    dist_wait(dd, dd.pg->broadcast(one, o));
+    buf = buf.to(v[0].device());
+    at::NoGradGuard no_grad;
+    int64_t off = 0;
+    for (auto &t : v) {
+        t.copy_(buf.narrow(0, off, t.numel()).view(t.sizes()));
+        off += t.numel();
+    }
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_dist_barrier(tt_dist *d) {
+    TT_TRY tt_dist &dd = D(d);
+    c10d::BarrierOptions o;
+    o.timeout = dd.timeout;
+    dist_wait(dd, dd.pg->barrier(o));
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_dist_store_set(tt_dist *d, const char *key, const void *data, size_t n) {
+    TT_TRY if (!key || (n && !data)) throw std::invalid_argument("store set: null key or data");
+    const auto *p = static_cast<const uint8_t *>(data);
+    D(d).store->set(std::string("vk/") + key, std::vector<uint8_t>(p, p + n));
+    return 0;
+    TT_CATCH(-1)
+}
+
+int tt_dist_store_get(tt_dist *d, const char *key, void **data, size_t *n) {
+    TT_TRY if (!key || !data || !n) throw std::invalid_argument("store get: null argument");
+    *data = nullptr;
+    *n = 0;
+    std::vector<uint8_t> v = D(d).store->get(std::string("vk/") + key);
+    void *out = malloc(v.size() + 1);
+    if (!out) throw std::bad_alloc();
+    if (!v.empty()) memcpy(out, v.data(), v.size());
+    static_cast<char *>(out)[v.size()] = 0; // text values can be used as C strings
+    *data = out;
+    *n = v.size();
+    return 0;
+    TT_CATCH(-1)
+}
+
+void tt_dist_destroy(tt_dist *d) {
+    try {
+        delete d;
+    } catch (...) {
+    }
+}

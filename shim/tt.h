@@ -252,6 +252,48 @@ int tt_optim_set_state(tt_optim *opt, int group, int index, int64_t step, tt_ten
                        tt_tensor *exp_avg_sq);
 void tt_optim_free(tt_optim *opt);
 
+/* ---- distributed: c10d process groups (Gloo on CPU, NCCL with a CUDA libtorch) -------------
+ *
+ *   tt_dist_options o = {.rank = r, .world_size = w, .master_addr = "127.0.0.1",
+ *                        .master_port = 29500, .backend = "gloo", .timeout_s = 300};
+ *   tt_dist *d = tt_dist_init(&o);      // rank 0 serves the TCPStore; all ranks rendezvous there
+ *   tt_dist_all_reduce_grads(d, params, n, TT_DIST_AVG);
+ *   tt_dist_destroy(d);
+ *
+ * Every call is collective (all ranks make it, in the same order) except the store calls. A
+ * peer that is gone, a timeout, an address in use: -1 / NULL with tt_last_error(), never a hang
+ * past timeout_s and never an abort. */
+typedef struct tt_dist tt_dist;
+typedef struct {
+    int rank, world_size;
+    const char *master_addr; /* host of the TCPStore (rank 0 listens there) */
+    int master_port;
+    const char *backend;     /* "gloo" | "nccl"; NULL: gloo */
+    double timeout_s;        /* rendezvous and every collective; <= 0: 300 */
+} tt_dist_options;
+typedef enum { TT_DIST_SUM, TT_DIST_AVG, TT_DIST_MAX, TT_DIST_MIN } tt_dist_op;
+
+/* 1 when this build has the backend ("gloo", "nccl"), else 0. */
+int tt_dist_available(const char *backend);
+tt_dist *tt_dist_init(const tt_dist_options *o);
+int tt_dist_rank(const tt_dist *d);
+int tt_dist_world_size(const tt_dist *d);
+/* In place over all ranks. The tensors (same dtype, contiguous or not) travel as one flat buffer:
+ * one collective per call, whatever n is. */
+int tt_dist_all_reduce(tt_dist *d, tt_tensor *const *ts, int n, tt_dist_op op);
+/* The gradients of params, reduced in place; a parameter without a gradient (a rank that had no
+ * example this step) takes part with zeros and has one afterwards. */
+int tt_dist_all_reduce_grads(tt_dist *d, tt_tensor *const *params, int n, tt_dist_op op);
+/* root's values into every rank's tensors, in place. */
+int tt_dist_broadcast(tt_dist *d, tt_tensor *const *ts, int n, int root);
+int tt_dist_barrier(tt_dist *d);
+/* The shared key-value store: set is immediate; get waits for the key (up to timeout_s) and
+ * returns a malloc'd copy of its bytes (free() it). Keys are plain strings. */
+int tt_dist_store_set(tt_dist *d, const char *key, const void *data, size_t n);
+int tt_dist_store_get(tt_dist *d, const char *key, void **data, size_t *n);
+/* Leaves the group and closes its connections (not collective). NULL is fine. */
+void tt_dist_destroy(tt_dist *d);
+
 #ifdef __cplusplus
 }
 #endif

@@ -696,3 +696,160 @@ Test(loader, bad_options_are_refused) {
     loader_free(NULL);
     caption_dataset_free(ds);
 }
+
+/* ---- sharding (data-parallel ranks) -------------------------------------------------------- */
+
+/* Per row: example index and a hash of its pixels and unpadded tokens (cols differ by rank). */
+typedef struct {
+    int n;
+    int64_t ex[64];
+    uint64_t row_hash[64];
+    int64_t next_epoch, next_position;
+    int end;
+} step_rows;
+
+static void take_step(loader *ld, step_rows *s) {
+    const loader_batch *b;
+    cr_assert_eq(loader_next(ld, &b), 0, "%s", vk_err_msg());
+    s->n = b->n;
+    s->end = b->end;
+    s->next_epoch = b->next_epoch;
+    s->next_position = b->next_position;
+    for (int r = 0; r < b->n; r++) {
+        s->ex[r] = b->example[r];
+        size_t per = (size_t)3 * b->height * b->width;
+        uint64_t h = fnv(14695981039346656037ull, b->pixels + per * r, per * sizeof(float));
+        h = fnv(h, b->ids + (size_t)r * b->cols, (size_t)b->lengths[r] * sizeof *b->ids);
+        s->row_hash[r] = fnv(h, &b->prompt_len[r], sizeof b->prompt_len[r]);
+    }
+}
+
+/* W ranks x batch B, step by step, equal the unsharded loader with batch W*B: the same rows in
+ * rank order, the same resume positions; the short last step of an epoch split evenly (ranks
+ * with nothing get n == 0 and end == 0); the end is the end on every rank. */
+static void check_shards(const caption_dataset *ds, int W, int B, int64_t start_epoch, int64_t start_position) {
+    loader_opts g = base_opts(1);
+    g.batch_size = W * B;
+    g.epochs = 3;
+    g.start_epoch = start_epoch;
+    g.start_position = start_position;
+    loader *whole = loader_new(ds, &g);
+    cr_assert_not_null(whole, "%s", vk_err_msg());
+    loader *rank[8];
+    for (int r = 0; r < W; r++) {
+        loader_opts o = base_opts(r % 3);
+        o.batch_size = B;
+        o.epochs = 3;
+        o.start_epoch = start_epoch;
+        o.start_position = start_position;
+        o.shard_index = r;
+        o.shard_count = W;
+        rank[r] = loader_new(ds, &o);
+        cr_assert_not_null(rank[r], "%s", vk_err_msg());
+        cr_expect_eq(loader_batches_per_epoch(rank[r]), (12 + W * B - 1) / (W * B));
+    }
+    for (int step = 0;; step++) {
+        step_rows all, part;
+        take_step(whole, &all);
+        int k = 0;
+        for (int r = 0; r < W; r++) {
+            take_step(rank[r], &part);
+            cr_assert_eq(part.end, all.n == 0, "W %d B %d step %d rank %d: end", W, B, step, r);
+            if (all.n == 0) continue;
+            int64_t lo = (int64_t)r * all.n / W, hi = (int64_t)(r + 1) * all.n / W;
+            if (all.n == W * B) lo = r * B, hi = (r + 1) * B;
+            cr_assert_eq(part.n, hi - lo, "W %d B %d step %d rank %d: rows", W, B, step, r);
+            cr_expect_eq(part.next_epoch, all.next_epoch, "W %d B %d step %d rank %d", W, B, step, r);
+            cr_expect_eq(part.next_position, all.next_position, "W %d B %d step %d rank %d", W, B, step, r);
+            for (int j = 0; j < part.n; j++, k++) {
+                cr_assert_eq(part.ex[j], all.ex[k], "W %d B %d step %d rank %d row %d", W, B, step, r, j);
+                cr_assert_eq(part.row_hash[j], all.row_hash[k], "W %d B %d step %d rank %d row %d content", W, B, step, r, j);
+            }
+        }
+        if (all.n == 0) break;
+        cr_assert_eq(k, all.n, "W %d B %d step %d: every row of the global batch on some rank", W, B, step);
+    }
+    loader_free(whole);
+    for (int r = 0; r < W; r++) loader_free(rank[r]);
+}
+
+Test(loader, shards_of_a_step_are_the_global_batch) {
+    caption_dataset *ds = make_dataset(NULL, CAPTION_ON_ERROR_SKIP, -1);
+    /* 12 examples: W*B = 4 divides them, 6 leaves 0, 10 leaves 2 for 5 ranks (three get none),
+     * 15 is more than an epoch */
+    const int cases[][2] = {{2, 2}, {2, 3}, {3, 2}, {5, 2}, {3, 5}, {1, 4}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check_shards(ds, cases[i][0], cases[i][1], 0, 0);
+    /* resumed at step boundaries, mid-epoch and at an epoch start */
+    check_shards(ds, 2, 2, 1, 8);
+    check_shards(ds, 5, 2, 1, 10);
+    check_shards(ds, 3, 2, 2, 0);
+    caption_dataset_free(ds);
+}
+
+Test(loader, shard_options_and_start_off_a_step_boundary_are_refused) {
+    caption_dataset *ds = make_dataset(NULL, CAPTION_ON_ERROR_SKIP, -1);
+    loader_opts o = base_opts(0);
+    o.batch_size = 2;
+    o.shard_count = 2;
+    o.shard_index = 2;
+    cr_expect_null(loader_new(ds, &o));
+    cr_expect(strstr(vk_err_msg(), "shard 2 of 2"), "%s", vk_err_msg());
+    o.shard_index = 1;
+    o.start_position = 6; /* steps are 4 positions */
+    cr_expect_null(loader_new(ds, &o));
+    cr_expect(strstr(vk_err_msg(), "not at a step boundary"), "%s", vk_err_msg());
+    o.start_position = 0;
+    o.drop_last = 1;
+    o.batch_size = 7;
+    cr_expect_null(loader_new(ds, &o));
+    cr_expect(strstr(vk_err_msg(), "fewer than one global batch"), "%s", vk_err_msg());
+    o.drop_last = 0;
+    o.mode = LOADER_EVAL;
+    cr_expect_null(loader_new(ds, &o));
+    caption_dataset_free(ds);
+}
+
+static int is_bad_image(const char *path) { return strstr(path, "garbage.jpg") || strstr(path, "cut.jpg"); }
+
+/* A bad image on one rank shortens that rank's batch; the other ranks are unaffected. */
+Test(loader, sharded_bad_image_shortens_only_its_rank) {
+    caption_dataset *ds = dataset_with_corrupt_images(CAPTION_ON_ERROR_SKIP, -1);
+    int64_t n_bad_total = 0, rows_total = 0;
+    for (int r = 0; r < 2; r++) {
+        loader_opts o = base_opts(1);
+        o.shuffle = 0;
+        o.batch_size = 4;
+        o.epochs = 1;
+        o.shard_index = r;
+        o.shard_count = 2;
+        loader *ld = loader_new(ds, &o);
+        cr_assert_not_null(ld, "%s", vk_err_msg());
+        for (int step = 0;; step++) {
+            const loader_batch *b;
+            cr_assert_eq(loader_next(ld, &b), 0, "%s", vk_err_msg());
+            if (b->end) break;
+            int64_t lo = (int64_t)step * 8 + r * 4;
+            int expect = 0;
+            for (int64_t p = lo; p < lo + 4 && p < ds->n_examples; p++) {
+                const char *img = ds->records[ds->examples[p].record].image;
+                expect += !is_bad_image(img);
+            }
+            int64_t n_short = ds->n_examples - (int64_t)step * 8;
+            if (n_short < 8) { /* the short last step: split evenly */
+                lo = (int64_t)step * 8 + r * n_short / 2;
+                int64_t hi = (int64_t)step * 8 + (r + 1) * n_short / 2;
+                expect = 0;
+                for (int64_t p = lo; p < hi; p++) expect += !is_bad_image(ds->records[ds->examples[p].record].image);
+            }
+            cr_expect_eq(b->n, expect, "rank %d step %d", r, step);
+            rows_total += b->n;
+        }
+        n_bad_total += loader_bad_images(ld);
+        loader_free(ld);
+    }
+    cr_expect_gt(n_bad_total, 0);
+    int64_t good_rows = 0;
+    for (int64_t p = 0; p < ds->n_examples; p++) good_rows += !is_bad_image(ds->records[ds->examples[p].record].image);
+    cr_expect_eq(rows_total, good_rows, "every decodable example once");
+    caption_dataset_free(ds);
+}
