@@ -71,6 +71,7 @@ export VLKIT_FIXTURES
 
 # Objects depend on a stamp named after the compile flags, so changing CFLAGS or LIBTORCH
 # rebuilds everything instead of mixing objects built two ways.
+.DEFAULT_GOAL := all
 FLAGS_STAMP := $(BUILD)/flags.$(shell echo '$(CC) $(CXX) $(BASE_CFLAGS) $(CFLAGS) $(BASE_CXXFLAGS) $(CXXFLAGS) $(TORCH_INC)' | md5sum | cut -c1-12)
 $(FLAGS_STAMP):
 	@mkdir -p $(@D)

@@ -952,6 +952,17 @@ tt_dist *tt_dist_init(const tt_dist_options *o) {
         if (auto *ce = dynamic_cast<const c10::Error *>(&e)) m = ce->what_without_backtrace();
         throw std::runtime_error("store " + addr + ":" + std::to_string(o->master_port) + ": " + m);
     }
+    // Launch mistakes that Gloo would report as an address-size mismatch or a hang: every rank
+    // must agree with rank 0 on the world size, and each rank number must come once.
+    if (o->rank == 0) d->store->set("vlkit/world", std::vector<uint8_t>{(uint8_t)(o->world_size & 255), (uint8_t)(o->world_size >> 8 & 255),
+                                                                        (uint8_t)(o->world_size >> 16 & 255)});
+    std::vector<uint8_t> w0 = d->store->get("vlkit/world");
+    int world0 = w0.size() == 3 ? w0[0] | w0[1] << 8 | w0[2] << 16 : -1;
+    if (world0 != o->world_size)
+        throw std::runtime_error("world size " + std::to_string(o->world_size) + " here, " + std::to_string(world0) +
+                                 " on rank 0: every rank must be started with the same WORLD_SIZE");
+    if (d->store->add("vlkit/rank/" + std::to_string(o->rank), 1) != 1)
+        throw std::runtime_error("rank " + std::to_string(o->rank) + " was started twice (check RANK of each process)");
     auto prefixed = c10::make_intrusive<c10d::PrefixStore>("pg", d->store);
     d->pg = dist_group(o->backend, prefixed, o->rank, o->world_size, d->timeout, addr);
     d->cuda = o->backend && std::string(o->backend) == "nccl";

@@ -23,25 +23,34 @@ static int write_results(const char *path, const long long *ids, char **caps, in
     return rc;
 }
 
-int caption_evaluate(const blip_captioner *c, const caption_dataset *ds, const caption_eval_options *o,
-                     caption_eval_scores *out) {
-    memset(out, 0, sizeof *out);
-    int64_t total = ds->n_records;
-    if (o->max_samples > 0 && o->max_samples < total) total = o->max_samples;
+/* Generated captions: record index + text, in record order. */
+typedef struct {
+    int64_t *rec;
+    char **cap;
+    int n;
+} generated;
+
+static void generated_free(generated *g) {
+    for (int i = 0; i < g->n; i++) free(g->cap[i]);
+    free(g->rec), free(g->cap);
+    memset(g, 0, sizeof *g);
+}
+
+/* Caption records [0, total) that belong to this rank (all with one). */
+static int generate(const blip_captioner *c, const caption_dataset *ds, const caption_eval_options *o, int64_t total,
+                    int rank, int world, generated *g, int *n_failed) {
     int B = o->batch_size > 0 ? o->batch_size : 8;
     size_t per = image_preproc_numel(&c->preproc);
     float *px = malloc(sizeof(float) * per * (size_t)B);
     int64_t *rec = malloc(sizeof(int64_t) * (size_t)B);
-    caption_item *items = calloc((size_t)total + 1, sizeof *items);
-    long long *ids = calloc((size_t)total + 1, sizeof *ids);
-    char **caps = calloc((size_t)total + 1, sizeof *caps);
-    int rc = px && rec && items && ids && caps ? 0 : vk_err_set("out of memory");
-    int n = 0;
-    for (int64_t start = 0; !rc && start < total;) {
+    g->rec = calloc((size_t)total + 1, sizeof *g->rec);
+    g->cap = calloc((size_t)total + 1, sizeof *g->cap);
+    int rc = px && rec && g->rec && g->cap ? 0 : vk_err_set("out of memory");
+    for (int64_t start = rank; !rc && start < total;) {
         int k = 0;
-        for (; start < total && k < B; start++) {
+        for (; start < total && k < B; start += world) {
             if (image_preprocess_file(&c->preproc, ds->records[start].image, px + per * (size_t)k)) {
-                out->n_failed++;
+                (*n_failed)++;
                 if (o->on_warning) o->on_warning(vk_err_msg());
                 continue;
             }
@@ -53,20 +62,92 @@ int caption_evaluate(const blip_captioner *c, const caption_dataset *ds, const c
             rc = -1;
             break;
         }
-        for (int i = 0; i < k; i++, n++) {
-            const caption_record *cr = &ds->records[rec[i]];
-            caps[n] = strdup(r.generated[i]);
-            ids[n] = cr->image_id;
-            items[n].image_id = cr->image_id;
-            items[n].cand = strdup(r.generated[i]);
-            items[n].n_refs = cr->n_captions;
-            items[n].refs = calloc((size_t)cr->n_captions, sizeof(char *));
-            for (int j = 0; items[n].refs && j < cr->n_captions; j++) items[n].refs[j] = strdup(cr->captions[j]);
+        for (int i = 0; i < k; i++, g->n++) {
+            g->rec[g->n] = rec[i];
+            g->cap[g->n] = strdup(r.generated[i]);
+            if (!g->cap[g->n]) rc = vk_err_set("out of memory");
         }
         blip_caption_result_free(&r);
     }
+    free(rec), free(px);
+    return rc;
+}
+
+/* Several ranks: each rank's captions to rank 0 as "failed\0" then "record\tcaption\0" entries;
+ * rank 0 ends with every caption in record order, the others with none. */
+static int gather(const caption_eval_options *o, generated *g, int *n_failed) {
+    train_dist *d = o->dist;
+    size_t cap = 32, len = 0;
+    for (int i = 0; i < g->n; i++) cap += strlen(g->cap[i]) + 32;
+    char *buf = malloc(cap);
+    if (!buf) return vk_err_set("out of memory");
+    len += (size_t)snprintf(buf, cap, "%d", *n_failed) + 1;
+    for (int i = 0; i < g->n; i++) len += (size_t)snprintf(buf + len, cap - len, "%lld\t%s", (long long)g->rec[i], g->cap[i]) + 1;
+    char *all;
+    size_t all_n;
+    int rc = train_dist_gather(d, o->dist_key ? o->dist_key : "eval", buf, len, &all, &all_n);
+    free(buf);
+    generated_free(g);
+    if (rc || d->rank != 0) return rc;
+    /* parse; the records of rank r are i % world == r, so the merged list sorts by record */
+    int entries = 0;
+    for (size_t i = 0; i < all_n; i++) entries += all[i] == 0;
+    g->rec = calloc((size_t)entries + 1, sizeof *g->rec);
+    g->cap = calloc((size_t)entries + 1, sizeof *g->cap);
+    if (!g->rec || !g->cap) rc = vk_err_set("out of memory");
+    *n_failed = 0;
+    for (size_t p = 0; !rc && p < all_n;) {
+        const char *e = all + p, *tab = strchr(e, '\t');
+        if (!tab) {
+            *n_failed += atoi(e);
+        } else {
+            int64_t r = strtoll(e, NULL, 10);
+            int j = g->n++;
+            while (j > 0 && g->rec[j - 1] > r) { /* insertion: the parts arrive interleaved */
+                g->rec[j] = g->rec[j - 1];
+                g->cap[j] = g->cap[j - 1];
+                j--;
+            }
+            g->rec[j] = r;
+            g->cap[j] = strdup(tab + 1);
+            if (!g->cap[j]) rc = vk_err_set("out of memory");
+        }
+        p += strlen(e) + 1;
+    }
+    free(all);
+    return rc;
+}
+
+int caption_evaluate(const blip_captioner *c, const caption_dataset *ds, const caption_eval_options *o,
+                     caption_eval_scores *out) {
+    memset(out, 0, sizeof *out);
+    int64_t total = ds->n_records;
+    if (o->max_samples > 0 && o->max_samples < total) total = o->max_samples;
+    int rank = o->dist && o->dist->pg ? o->dist->rank : 0, world = o->dist && o->dist->pg ? o->dist->world : 1;
+    generated g = {0};
+    int rc = generate(c, ds, o, total, rank, world, &g, &out->n_failed);
+    if (!rc && world > 1) {
+        rc = gather(o, &g, &out->n_failed);
+        if (!rc && rank != 0) {
+            generated_free(&g);
+            return 0;
+        }
+    }
+    int n = g.n;
+    caption_item *items = calloc((size_t)n + 1, sizeof *items);
+    long long *ids = calloc((size_t)n + 1, sizeof *ids);
+    if (!rc && (!items || !ids)) rc = vk_err_set("out of memory");
+    for (int i = 0; !rc && i < n; i++) {
+        const caption_record *cr = &ds->records[g.rec[i]];
+        ids[i] = cr->image_id;
+        items[i].image_id = cr->image_id;
+        items[i].cand = strdup(g.cap[i]);
+        items[i].n_refs = cr->n_captions;
+        items[i].refs = calloc((size_t)cr->n_captions, sizeof(char *));
+        for (int j = 0; items[i].refs && j < cr->n_captions; j++) items[i].refs[j] = strdup(cr->captions[j]);
+    }
     if (!rc && !n) rc = vk_err_set("%s: no image could be captioned", ds->path);
-    if (!rc && o->results_path) rc = write_results(o->results_path, ids, caps, n);
+    if (!rc && o->results_path) rc = write_results(o->results_path, ids, g.cap, n);
     caption_set set = {0};
     set.items = items;
     set.n = (size_t)n;
@@ -82,11 +163,8 @@ int caption_evaluate(const blip_captioner *c, const caption_dataset *ds, const c
         rc = -1;
     }
     /* caption_set_free frees items and their strings */
-    set.items = items;
-    set.n = (size_t)n;
-    items = NULL;
     caption_set_free(&set);
-    for (int i = 0; i < n; i++) free(caps[i]);
-    free(caps), free(ids), free(items), free(rec), free(px);
+    generated_free(&g);
+    free(ids);
     return rc;
 }

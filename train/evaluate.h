@@ -7,6 +7,7 @@
 
 #include "data/caption_dataset.h"
 #include "model/blip_captioner.h"
+#include "train/dist.h"
 
 typedef struct {
     double bleu[4], rouge_l, cider;
@@ -21,6 +22,9 @@ typedef struct {
     blip_gen_params gen;
     const char *results_path; /* COCO results JSON to write ([{"image_id", "caption"}]), or NULL */
     void (*on_warning)(const char *msg); /* bad images; NULL: silent (counted) */
+    train_dist *dist;         /* NULL or one rank: everything here. Several: rank r captions the records
+                                 i % world == r, rank 0 gathers and scores (the others get n_images 0) */
+    const char *dist_key;     /* unique per evaluation of a run (e.g. the step), for the gather */
 } caption_eval_options;
 
 int caption_evaluate(const blip_captioner *c, const caption_dataset *ds, const caption_eval_options *o,

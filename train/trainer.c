@@ -5,6 +5,7 @@
 #include "model/blip_captioner.h"
 #include "model/lora.h"
 #include "train/checkpoint.h"
+#include "train/dist.h"
 #include "train/evaluate.h"
 #include "train/schedule.h"
 #include "train/train_common.h"
@@ -43,11 +44,13 @@ typedef struct {
     long long vcache_bytes;
     FILE *metrics;
     const char *config_json;
+    train_dist dist; /* world 1: a single process */
+    int lead;        /* rank 0: the one that logs and writes */
 } trainer;
 
 static void log_line(const trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void log_line(const trainer *t, const char *fmt, ...) {
-    if (t->opt->quiet) return;
+    if (t->opt->quiet || !t->lead) return;
     va_list ap;
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
@@ -83,6 +86,8 @@ static int open_loader(trainer *t, long long epoch, long long position) {
     o.max_length = c->text.max_length;
     o.prompt = c->text.prompt;
     o.bos_id = c->text.bos == TRAIN_BOS_DEC ? t->cap->model->cfg.text.bos_token_id : -1;
+    o.shard_index = t->dist.rank;
+    o.shard_count = t->dist.world;
     t->ld = loader_new(t->train_ds, &o);
     return t->ld ? 0 : -1;
 }
@@ -100,6 +105,14 @@ static tt_tensor *make_labels(const loader_batch *b) {
     tt_tensor *t = tt_from_data(l, (int64_t[]){b->n, b->cols}, 2, TT_I64);
     free(l);
     return t;
+}
+
+/* Target tokens of a batch: the positions the shifted LM loss averages over. */
+static long long target_tokens(const loader_batch *b) {
+    long long n = 0;
+    for (int r = 0; r < b->n; r++)
+        for (int j = 1; j < b->cols; j++) n += b->mask[(int64_t)r * b->cols + j] && j >= b->prompt_len[r];
+    return n;
 }
 
 /* The image embeddings of a batch: from the cache, or the vision tower (without autograd when
@@ -134,8 +147,10 @@ static tt_tensor *image_embeds(trainer *t, const loader_batch *b) {
     return e;
 }
 
-/* One micro-batch: forward, loss (already divided by grad_accum), backward. */
-static int micro_step(trainer *t, const loader_batch *b, double *loss_out) {
+/* One micro-batch: forward, loss, backward of loss * share / grad_accum (share: this rank's part
+ * of the step's target tokens with several ranks, so the summed gradients are those of the
+ * mean over all the step's tokens, as one process with the whole batch has; 1 alone). */
+static int micro_step(trainer *t, const loader_batch *b, double share, double *loss_out) {
     const train_config *c = t->cfg;
     tt_scope_begin();
     tt_tensor *labels = make_labels(b);
@@ -148,7 +163,8 @@ static int micro_step(trainer *t, const loader_batch *b, double *loss_out) {
         rc = vk_err_set("forward: %s", vk_err_msg()[0] ? vk_err_msg() : tt_last_error());
     } else {
         *loss_out = tt_item(loss);
-        if (isfinite(*loss_out) && tt_backward(tt_div_scalar(loss, c->grad_accum)))
+        tt_tensor *scaled = share == 1.0 ? loss : tt_mul_scalar(loss, share);
+        if (isfinite(*loss_out) && tt_backward(tt_div_scalar(scaled, c->grad_accum)))
             rc = vk_err_set("backward: %s", tt_last_error());
     }
     tt_scope_end();
@@ -163,6 +179,7 @@ static int write_metrics(trainer *t, const char *json_line) {
 }
 
 static int save_checkpoint(trainer *t) {
+    if (!t->lead) return 0; /* every rank holds the same weights (checked); rank 0 writes them */
     char name[64];
     snprintf(name, sizeof name, "checkpoint-%lld", t->st.step);
     char *dir = vk_path_join(t->cfg->output_dir, name);
@@ -194,6 +211,8 @@ static int evaluate(trainer *t) {
     o.max_length = c->text.max_length;
     o.prompt = c->text.prompt;
     o.bos_id = c->text.bos == TRAIN_BOS_DEC ? t->cap->model->cfg.text.bos_token_id : -1;
+    o.shard_index = t->dist.rank;
+    o.shard_count = t->dist.world;
     loader *vl = loader_new(t->val_ds, &o);
     if (!vl) return -1;
     int grad = tt_set_grad_enabled(0);
@@ -206,16 +225,15 @@ static int evaluate(trainer *t) {
             rc = -1;
             break;
         }
-        if (!b->n || (c->eval.max_samples > 0 && seen >= c->eval.max_samples)) break;
+        if (b->end || (c->eval.max_samples > 0 && (t->dist.world > 1 ? b->position : seen) >= c->eval.max_samples)) break;
+        if (!b->n) continue; /* a rank with no rows in this step (see loader.h) */
         tt_scope_begin();
         tt_tensor *labels = make_labels(b);
         tt_tensor *ids = tt_from_data(b->ids, (int64_t[]){b->n, b->cols}, 2, TT_I64);
         tt_tensor *px = tt_from_data(b->pixels, (int64_t[]){b->n, 3, b->height, b->width}, 4, TT_F32);
         tt_tensor *logits = blip_caption_logits(t->cap->model, px, ids, b->mask, 0);
         tt_tensor *loss = logits ? blip_lm_loss(logits, labels, 0.0) : NULL;
-        long long nt = 0;
-        for (int r = 0; r < b->n; r++)
-            for (int j = 1; j < b->cols; j++) nt += b->mask[(int64_t)r * b->cols + j] && j >= b->prompt_len[r];
+        long long nt = target_tokens(b);
         if (loss) loss_sum += tt_item(loss) * (double)nt, tokens += nt;
         else rc = vk_err_set("val loss: %s", tt_last_error());
         tt_scope_end();
@@ -225,14 +243,22 @@ static int evaluate(trainer *t) {
     loader_free(vl);
     tt_set_grad_enabled(grad);
     if (rc) return -1;
+    double sums[2] = {loss_sum, (double)tokens};
+    if (train_dist_sum(&t->dist, sums, 2)) return -1;
+    loss_sum = sums[0], tokens = (long long)sums[1];
     double val_loss = tokens ? loss_sum / (double)tokens : NAN;
     caption_eval_options eo = {c->eval.max_samples, c->batch_size, c->text.prompt,
-                               blip_gen_default_params(&t->cap->model->cfg.text), NULL, t->opt->quiet ? NULL : warn_line};
+                               blip_gen_default_params(&t->cap->model->cfg.text), NULL, t->opt->quiet ? NULL : warn_line, NULL, NULL};
     eo.gen.num_beams = c->eval.beams;
     eo.gen.max_length = c->eval.max_length;
     eo.gen.min_length = c->eval.min_length;
+    char key[48];
+    snprintf(key, sizeof key, "eval-%lld", t->st.step);
+    eo.dist = &t->dist;
+    eo.dist_key = key;
     caption_eval_scores s;
     if (caption_evaluate(t->cap, t->val_ds, &eo, &s)) return -1;
+    if (!t->lead) return 0; /* rank 0 scored the gathered captions; it alone records them */
     double value = c->eval.metric == TRAIN_METRIC_CIDER     ? s.cider
                    : c->eval.metric == TRAIN_METRIC_BLEU_4  ? s.bleu[3]
                    : c->eval.metric == TRAIN_METRIC_ROUGE_L ? s.rouge_l
@@ -262,7 +288,7 @@ static int evaluate(trainer *t) {
 }
 
 static void progress(trainer *t, long long total, double loss_ema, double lr, double sps, double eta, int tty) {
-    if (t->opt->quiet) return;
+    if (t->opt->quiet || !t->lead) return;
     if (tty) {
         fprintf(stderr, "\rstep %lld/%lld  epoch %lld  loss %.4f  lr %.3g  %.2f samples/s  ETA %02d:%02d:%02d ", t->st.step,
                 total, t->st.epoch, loss_ema, lr, sps, (int)(eta / 3600), (int)fmod(eta / 60, 60), (int)fmod(eta, 60));
@@ -309,6 +335,12 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
         vk_err_set("%s: cannot create: %s", c->output_dir, strerror(errno));
         return -1;
     }
+    /* first, so a port in use or a missing peer is reported before minutes of loading */
+    if (train_dist_init(c, &t.dist)) return -1;
+    t.lead = t.dist.rank == 0;
+    if (t.dist.world > 1)
+        log_line(&t, "distributed: %d ranks (%s), global batch %d x %d ranks", t.dist.world,
+                 train_dist_backend_name(c->distributed.backend), c->batch_size, t.dist.world);
     if (!(t.cap = blip_captioner_load(c->model, NULL))) goto done;
     int matched = 0;
     if (train_lora_setup(c, &t.cap->linears, &t.lc, &matched)) goto done;
@@ -330,12 +362,18 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
     if (train_resume(opt, c->output_dir, t.optim, &t.tp, &t.st, &from)) goto done;
     if (from) log_line(&t, "resumed from %s (step %lld)", from, t.st.step);
     free(from);
+    /* the ranks must start from the same place: the same checkpoint (output_dir shared by all),
+     * the same data, and (checked every distributed.check_every_steps) the same weights */
+    if (train_dist_same(&t.dist, t.st.step, "the resumed step (is output_dir on a filesystem every rank sees?)") ||
+        train_dist_same(&t.dist, t.train_ds->n_examples, "the number of training examples") ||
+        train_dist_check_weights(&t.dist, t.tp.params, t.tp.n, t.st.step))
+        goto done;
     if (opt->vision_cache && !t.vision_trains) t.vcache = calloc((size_t)t.train_ds->n_records + 1, sizeof *t.vcache);
     if (open_loader(&t, t.st.epoch, t.st.position)) goto done;
     long long per_epoch = (loader_batches_per_epoch(t.ld) + c->grad_accum - 1) / c->grad_accum;
     long long total = train_config_total_steps(c, per_epoch > 0 ? per_epoch : 1);
     long long warmup = train_config_warmup_steps(c, total);
-    {
+    if (t.lead) {
         char *mp = vk_path_join(c->output_dir, "metrics.jsonl");
         t.metrics = fopen(mp, "a");
         if (!t.metrics) {
@@ -345,42 +383,66 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
         }
         free(mp);
     }
-    log_line(&t, "train: %lld examples (%lld images), %lld steps (%lld per epoch), batch %d x %d, warmup %lld", (long long)t.train_ds->n_examples,
-             (long long)t.train_ds->n_records, total, per_epoch, c->batch_size, c->grad_accum, warmup);
+    log_line(&t, "train: %lld examples (%lld images), %lld steps (%lld per epoch), batch %d x %d%s, warmup %lld",
+             (long long)t.train_ds->n_examples, (long long)t.train_ds->n_records, total, per_epoch, c->batch_size, c->grad_accum,
+             t.dist.world > 1 ? " x ranks" : "", warmup);
     train_signals_install();
-    int tty = isatty(STDERR_FILENO);
+    int tty = isatty(STDERR_FILENO), stop = 0;
     double loss_ema = NAN, t_start = now(), last_log = now();
     long long samples = 0, in_a_row = 0, start_step = t.st.step;
     rc = 0;
-    while (t.st.step < total && !train_stop_signal()) {
+    /* One process checks the stop signal before a step; ranks learn of a signal on any rank from
+     * the step's all-reduce and stop together after it. */
+    while (t.st.step < total && !(stop = t.dist.world > 1 ? stop : train_stop_signal())) {
         double lr = train_schedule_lr(c, t.st.step, total, warmup);
-        double loss_sum = 0;
-        int n_rows = 0, finite = 1;
+        double loss_sum = 0, n_rows = 0;
+        int finite = 1;
         tt_optim_zero_grad(t.optim);
+        if (t.dist.world > 1) tt_manual_seed((uint64_t)c->seed + 1000003ull * (uint64_t)t.dist.rank + 7919ull * (uint64_t)t.st.step);
         for (int a = 0; a < c->grad_accum && !rc; a++) {
             const loader_batch *b;
             if (loader_next(t.ld, &b)) {
                 rc = -1;
                 break;
             }
-            double l = 0;
-            if (micro_step(&t, b, &l)) {
+            double l = 0, share = 1.0;
+            if (t.dist.world > 1) {
+                double tokens[2] = {(double)target_tokens(b), 0};
+                tokens[1] = tokens[0];
+                if (train_dist_sum(&t.dist, tokens, 1)) {
+                    rc = -1;
+                    break;
+                }
+                share = tokens[0] > 0 ? tokens[1] / tokens[0] : 0;
+                if (tokens[0] == 0) finite = 0; /* no target token in the whole step: as one process, a NaN loss */
+            }
+            if (b->n && share > 0 && micro_step(&t, b, share, &l)) {
                 rc = -1;
                 break;
             }
             finite &= isfinite(l);
-            loss_sum += l / c->grad_accum;
+            loss_sum += l * share / c->grad_accum;
             n_rows += b->n;
             t.st.epoch = b->next_epoch;
             t.st.position = b->next_position;
         }
         if (rc) break;
+        if (t.dist.world > 1) {
+            /* the summed gradients, then loss, rows, non-finite and stop flags of all ranks */
+            double v[4] = {loss_sum, n_rows, !finite, train_stop_signal() != 0};
+            if (train_dist_sum_grads(&t.dist, t.tp.params, t.tp.n) || train_dist_sum(&t.dist, v, 4)) {
+                rc = -1;
+                break;
+            }
+            loss_sum = v[0], n_rows = v[1], finite = v[2] == 0, stop = v[3] > 0;
+        }
         double gnorm = tt_clip_grad_norm(t.tp.params, t.tp.n, c->max_grad_norm > 0 ? c->max_grad_norm : INFINITY);
         if (!finite || !isfinite(gnorm)) {
             t.st.nonfinite_skips++;
             log_line(&t, "%svlkit: warning: step %lld: non-finite %s, step skipped (%lld so far)", tty ? "\n" : "", t.st.step + 1,
                      finite ? "gradient" : "loss", t.st.nonfinite_skips);
             tt_optim_zero_grad(t.optim);
+            if (stop) break;
             if (++in_a_row >= MAX_NONFINITE_IN_A_ROW) {
                 rc = vk_err_set("%lld non-finite steps in a row (last good checkpoint left intact; try a lower optim.lr)", in_a_row);
                 break;
@@ -394,7 +456,12 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
             break;
         }
         t.st.step++;
-        samples += n_rows;
+        samples += (long long)n_rows;
+        if (c->distributed.check_every_steps > 0 && t.st.step % c->distributed.check_every_steps == 0 &&
+            train_dist_check_weights(&t.dist, t.tp.params, t.tp.n, t.st.step)) {
+            rc = -1;
+            break;
+        }
         opt->final_loss = loss_sum;
         loss_ema = isnan(loss_ema) ? loss_sum : 0.9 * loss_ema + 0.1 * loss_sum;
         double elapsed = now() - t_start, sps = samples / (elapsed > 0 ? elapsed : 1);
@@ -414,7 +481,7 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
         }
         int last = t.st.step == total;
         if ((c->eval.every_steps > 0 && t.st.step % c->eval.every_steps == 0) || last) {
-            if (tty && !opt->quiet) fputc('\n', stderr);
+            if (tty && !opt->quiet && t.lead) fputc('\n', stderr);
             if (evaluate(&t)) {
                 rc = -1;
                 break;
@@ -427,10 +494,16 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
             }
         }
     }
-    if (tty && !opt->quiet) fputc('\n', stderr);
-    if (!rc && train_stop_signal()) {
-        log_line(&t, "stopped by signal %d at step %lld: saving a checkpoint", train_stop_signal(), t.st.step);
+    if (tty && !opt->quiet && t.lead) fputc('\n', stderr);
+    if (!rc && stop && t.st.step < total) {
+        if (train_stop_signal()) log_line(&t, "stopped by signal %d at step %lld: saving a checkpoint", train_stop_signal(), t.st.step);
+        else log_line(&t, "stopped by a signal on another rank at step %lld: saving a checkpoint", t.st.step);
         rc = save_checkpoint(&t);
+    }
+    /* no rank leaves before rank 0 has written the last checkpoint: a failure there fails all */
+    if (!rc && t.dist.world > 1) {
+        double failed[1] = {0};
+        rc = train_dist_sum(&t.dist, failed, 1);
     }
     train_signals_restore();
     if (!rc && t.st.nonfinite_skips) log_line(&t, "vlkit: warning: %lld steps were skipped (non-finite)", t.st.nonfinite_skips);
@@ -443,5 +516,6 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
     opt->steps_done = t.st.step;
 done:
     trainer_free(&t);
+    train_dist_free(&t.dist);
     return rc;
 }

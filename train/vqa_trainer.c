@@ -293,6 +293,9 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
     t.order_epoch = -1;
     int rc = -1;
     if (c->lora.modules_to_save.n) return vk_err_set("lora.modules_to_save: training modules in full is not supported yet");
+    const char *world = getenv("WORLD_SIZE");
+    if (world && atoi(world) > 1)
+        return vk_err_set("WORLD_SIZE=%s: data-parallel training is implemented for task caption, not vqa yet", world);
     if (c->threads > 0) tt_set_num_threads(c->threads);
     tt_manual_seed((uint64_t)c->seed);
     if (mkdir(c->output_dir, 0777) && errno != EEXIST) return vk_err_set("%s: cannot create: %s", c->output_dir, strerror(errno));

@@ -52,6 +52,9 @@ int vk_cpu_tune_env(void) {
     const char *cap = vk_cpu_tune_aten_capability();
     if (cap && !getenv("ATEN_CPU_CAPABILITY") && setenv("ATEN_CPU_CAPABILITY", cap, 0) == 0)
         strcat(tuned, "ATEN_CPU_CAPABILITY,");
+    /* libtorch's glog lines ("Logging before InitGoogleLogging()", c10d socket retries) repeat
+     * what vlkit's own error messages say; GLOG_minloglevel=0 brings them back */
+    if (!getenv("GLOG_minloglevel") && setenv("GLOG_minloglevel", "3", 0) == 0) strcat(tuned, "GLOG_minloglevel,");
     static const char malloc_tunables[] = "glibc.malloc.hugetlb=1:glibc.malloc.mmap_max=0:"
                                           "glibc.malloc.trim_threshold=1099511627776:glibc.malloc.top_pad=67108864";
     const char *old = getenv("GLIBC_TUNABLES");

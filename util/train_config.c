@@ -22,6 +22,7 @@ static const char *const weighting_names[] = {"blip", "single", NULL};
 static const char *const format_names[] = {"auto", "jsonl", "coco", "karpathy", "imagefolder", NULL};
 static const char *const schedule_names[] = {"constant", "linear", "cosine", NULL};
 static const char *const precision_names[] = {"fp32", "bf16", NULL};
+static const char *const backend_names[] = {"gloo", "nccl", NULL};
 static const char *const bos_names[] = {"dec", "cls", NULL};
 /* the result keys of the eval/ scorers, so the metric can be looked up there by name */
 static const char *const metric_names[] = {"CIDEr", "Bleu_4", "ROUGE_L", "val_loss", NULL};
@@ -39,6 +40,7 @@ const char *train_bos_name(train_bos b) { return name_of(bos_names, (int)b); }
 const char *train_metric_name(train_metric m) { return name_of(metric_names, (int)m); }
 const char *train_on_error_name(train_on_error e) { return name_of(on_error_names, (int)e); }
 const char *train_task_name(train_task t) { return name_of(task_names, (int)t); }
+const char *train_dist_backend_name(train_dist_backend b) { return name_of(backend_names, (int)b); }
 int train_metric_higher_is_better(train_metric m) { return m != TRAIN_METRIC_VAL_LOSS; }
 
 /* ---- the key table ---------------------------------------------------------------------------- */
@@ -142,6 +144,10 @@ static const field fields[] = {
     {"data.on_error", K_ENUM, OFF(data.on_error), 0, 0, 0, on_error_names, 0},
     {"data.max_bad", K_INT, OFF(data.max_bad), 0, -1, INF, NULL, 0},
     {"data.workers", K_INT, OFF(data.workers), 0, 0, 256, NULL, 0},
+    {"distributed", K_OBJECT, 0, 0, 0, 0, NULL, 0},
+    {"distributed.backend", K_ENUM, OFF(distributed.backend), 0, 0, 0, backend_names, 0},
+    {"distributed.timeout_s", K_NUMBER, OFF(distributed.timeout_s), MIN_OPEN, 0, 86400, NULL, 0},
+    {"distributed.check_every_steps", K_INT, OFF(distributed.check_every_steps), 0, 0, INF, NULL, 0},
 };
 #define NFIELDS (sizeof fields / sizeof fields[0])
 
@@ -189,6 +195,8 @@ static const struct {
     {"num_beams", "eval.beams"},
     {"metric_for_best_model", "eval.metric"},
     {"logging_steps", "logging.every_steps"},
+    {"ddp_backend", "distributed.backend"},
+    {"ddp_timeout", "distributed.timeout_s"},
     {"log_every_n_steps", "logging.every_steps"},
     {"model_name_or_path", "model"},
     {"base_model", "model"},
@@ -322,6 +330,9 @@ int train_config_defaults(train_config *out) {
     c.data.workers = 2;
     c.vqa.answer_weighting = TRAIN_VQA_WEIGHT_BLIP;
     c.vqa.answer_max_length = 12;
+    c.distributed.backend = TRAIN_DIST_GLOO;
+    c.distributed.timeout_s = 300;
+    c.distributed.check_every_steps = 50;
     if (set_string(&c.output_dir, "output") || set_string(&c.text.prompt, "a picture of ") ||
         strlist_push(&c.lora.target_modules, "query") || strlist_push(&c.lora.target_modules, "value")) {
         train_config_free(&c);

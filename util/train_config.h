@@ -38,6 +38,7 @@ typedef enum { TRAIN_METRIC_CIDER, TRAIN_METRIC_BLEU_4, TRAIN_METRIC_ROUGE_L, TR
 typedef enum { TRAIN_ON_ERROR_SKIP, TRAIN_ON_ERROR_FAIL } train_on_error;
 typedef enum { TRAIN_TASK_CAPTION, TRAIN_TASK_VQA } train_task;
 typedef enum { TRAIN_VQA_WEIGHT_BLIP, TRAIN_VQA_WEIGHT_SINGLE } train_vqa_weighting;
+typedef enum { TRAIN_DIST_GLOO, TRAIN_DIST_NCCL } train_dist_backend;
 
 /* A list of owned strings. */
 typedef struct {
@@ -122,6 +123,11 @@ typedef struct {
         int max_bad;             /* 1000: with skip, more bad records than this stop the run; -1 = no limit */
         int workers;             /* 2 loader threads; 0 = load in the training thread */
     } data;
+    struct {
+        train_dist_backend backend; /* gloo (CPU); nccl needs a CUDA libtorch */
+        double timeout_s;           /* 300: rendezvous and every collective; a dead peer is seen at once */
+        int check_every_steps;      /* 50: compare a weight checksum across ranks; 0 = never */
+    } distributed;
 } train_config;
 
 /* The defaults (model and train.path NULL, epochs and max_steps unset: a run needs them).
@@ -159,6 +165,7 @@ const char *train_bos_name(train_bos b);
 const char *train_metric_name(train_metric m);
 const char *train_on_error_name(train_on_error e);
 const char *train_task_name(train_task t);
+const char *train_dist_backend_name(train_dist_backend b);
 /* 1 for scores (CIDEr, Bleu_4, ROUGE_L), 0 for val_loss: which way "best" points. */
 int train_metric_higher_is_better(train_metric m);
 

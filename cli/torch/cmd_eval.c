@@ -157,7 +157,7 @@ int cmd_eval(int argc, char **argv) {
         caption_dataset_free(ds);
         return 1;
     }
-    caption_eval_options eo = {max_samples, batch, prompt, blip_gen_default_params(&c->model->cfg.text), out, warn};
+    caption_eval_options eo = {max_samples, batch, prompt, blip_gen_default_params(&c->model->cfg.text), out, warn, NULL, NULL};
     eo.gen.num_beams = beams;
     eo.gen.max_length = max_length;
     eo.gen.min_length = min_length;
