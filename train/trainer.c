@@ -398,6 +398,7 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
         double loss_sum = 0, n_rows = 0;
         int finite = 1;
         tt_optim_zero_grad(t.optim);
+        double step_t0 = now(), comm_s = 0; /* with ranks: seconds in collectives (bench, metrics) */
         if (t.dist.world > 1) tt_manual_seed((uint64_t)c->seed + 1000003ull * (uint64_t)t.dist.rank + 7919ull * (uint64_t)t.st.step);
         for (int a = 0; a < c->grad_accum && !rc; a++) {
             const loader_batch *b;
@@ -409,7 +410,10 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
             if (t.dist.world > 1) {
                 double tokens[2] = {(double)target_tokens(b), 0};
                 tokens[1] = tokens[0];
-                if (train_dist_sum(&t.dist, tokens, 1)) {
+                double c0 = now();
+                int crc = train_dist_sum(&t.dist, tokens, 1);
+                comm_s += now() - c0;
+                if (crc) {
                     rc = -1;
                     break;
                 }
@@ -430,10 +434,12 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
         if (t.dist.world > 1) {
             /* the summed gradients, then loss, rows, non-finite and stop flags of all ranks */
             double v[4] = {loss_sum, n_rows, !finite, train_stop_signal() != 0};
+            double c0 = now();
             if (train_dist_sum_grads(&t.dist, t.tp.params, t.tp.n) || train_dist_sum(&t.dist, v, 4)) {
                 rc = -1;
                 break;
             }
+            comm_s += now() - c0;
             loss_sum = v[0], n_rows = v[1], finite = v[2] == 0, stop = v[3] > 0;
         }
         double gnorm = tt_clip_grad_norm(t.tp.params, t.tp.n, c->max_grad_norm > 0 ? c->max_grad_norm : INFINITY);
@@ -466,10 +472,15 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
         loss_ema = isnan(loss_ema) ? loss_sum : 0.9 * loss_ema + 0.1 * loss_sum;
         double elapsed = now() - t_start, sps = samples / (elapsed > 0 ? elapsed : 1);
         double eta = (double)(total - t.st.step) * elapsed / (double)(t.st.step - start_step);
-        char line[400];
+        char line[600], comm[200] = "";
+        if (t.dist.world > 1) {
+            long long bytes = 0;
+            for (int i = 0; i < t.tp.n; i++) bytes += tt_numel(t.tp.params[i]) * 4;
+            snprintf(comm, sizeof comm, ", \"ranks\": %d, \"comm_s\": %.4f, \"allreduce_bytes\": %lld", t.dist.world, comm_s, bytes);
+        }
         snprintf(line, sizeof line,
-                 "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, \"samples_per_s\": %.3f}",
-                 t.st.step, t.st.epoch, loss_sum, lr, gnorm, sps);
+                 "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, \"samples_per_s\": %.3f, \"step_s\": %.4f%s}",
+                 t.st.step, t.st.epoch, loss_sum, lr, gnorm, sps, now() - step_t0, comm);
         if (write_metrics(&t, line)) {
             rc = -1;
             break;

@@ -220,6 +220,34 @@ Test(cli_train_dist, killed_rank_stops_the_others_and_resume_continues, .timeout
     free(full), free(part), free(dir);
 }
 
+Test(cli_train_dist, sigterm_on_one_rank_stops_all_with_a_checkpoint, .timeout = 180) {
+    char *dir = test_tmpdir();
+    char *cfg = setup_run(dir, "term", 100000, 0, 0, NULL);
+    pid_t launcher = fork();
+    if (launcher == 0) {
+        freopen("/dev/null", "w", stderr);
+        execl(vlkit(), vlkit(), "train", cfg, "--quiet", "--nproc", "2", "--set", "batch_size=2", (char *)NULL);
+        _exit(127);
+    }
+    char metrics[4200];
+    snprintf(metrics, sizeof metrics, "%s/term/metrics.jsonl", dir);
+    double t0 = now_s();
+    while (!vk_file_exists(metrics) && now_s() - t0 < 120) nanosleep(&(struct timespec){0, 5000000}, NULL);
+    cr_assert(vk_file_exists(metrics), "the run never started");
+    nanosleep(&(struct timespec){0, 300000000}, NULL);
+    pid_t victim = rank_pid(launcher, 1);
+    cr_assert_gt(victim, 0);
+    kill(victim, SIGTERM); /* rank 1 only: rank 0 learns of it from the step's all-reduce */
+    int st;
+    waitpid(launcher, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 0, "SIGTERM on a rank must end the run cleanly (status %d)", st);
+    char cmd[4400], *out;
+    snprintf(cmd, sizeof cmd, "ls %s/term | grep -c '^checkpoint-[0-9]*$'", dir);
+    run(cmd, &out);
+    cr_assert_eq(atoi(out), 1, "one checkpoint expected after SIGTERM, found %s", out);
+    free(out), free(cfg), free(dir);
+}
+
 /* A TCP port nothing listens on (bound and released). */
 static int unused_port(void) {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
