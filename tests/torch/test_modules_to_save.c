@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MODEL "blip-tiny/captioning/model"
 
@@ -185,6 +186,30 @@ Test(modules_to_save, bad_entries_are_refused_and_leave_the_base) {
     tt_tensor *l = blip_caption_logits(model, pixels, ids, mask, 0);
     expect_close(l, expected, "logits", atol_of("logits"));
     tt_scope_end();
+}
+
+Test(modules_to_save, adapters_without_the_module_tensors_are_refused) {
+    /* PEFT's adapter (query/value LoRA, r 4) with a config that claims modules_to_save */
+    char *dir = test_tmpdir(), *cfg = vk_path_join(dir, "adapter_config.json");
+    char *src = realpath(fixture_path("blip-tiny/captioning/lora/adapter/adapter_model.safetensors"), NULL);
+    char *link = vk_path_join(dir, "adapter_model.safetensors");
+    cr_assert_eq(symlink(src, link), 0);
+    const char *claims = "{\"peft_type\":\"LORA\",\"r\":4,\"lora_alpha\":8,\"target_modules\":[\"query\",\"value\"],"
+                         "\"modules_to_save\":[\"post_layernorm\"]}";
+    cr_assert_eq(vk_write_file_atomic(cfg, claims, strlen(claims)), 0);
+    cr_assert_eq(lora_load_adapter(&linears, dir, NULL), -1);
+    cr_assert(strstr(vk_err_msg(), "base_model.model.vision_model.post_layernorm."), "%s", vk_err_msg());
+    cr_assert_eq(linears.nsaved, 0, "a failed load leaves nothing attached");
+    cr_assert_eq(lora_count(&linears, NULL), 0);
+    const char *bad = "{\"peft_type\":\"LORA\",\"r\":4,\"target_modules\":[\"query\"],\"modules_to_save\":\"cls\"}";
+    cr_assert_eq(vk_write_file_atomic(cfg, bad, strlen(bad)), 0);
+    cr_assert_eq(lora_load_adapter(&linears, dir, NULL), -1);
+    cr_assert(strstr(vk_err_msg(), "modules_to_save must be a list"), "%s", vk_err_msg());
+    /* the base model is whole */
+    tt_scope_begin();
+    expect_close(blip_caption_logits(model, pixels, ids, mask, 0), expected, "logits", atol_of("logits"));
+    tt_scope_end();
+    free(src), free(link), free(cfg), free(dir);
 }
 
 Test(modules_to_save, gradients_are_transformers_and_the_base_stays_frozen) {
