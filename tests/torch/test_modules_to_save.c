@@ -5,9 +5,9 @@
  * and leaves the frozen base alone; the saved adapter has PEFT's keys and reloads to the very
  * same logits; export writes the trained tensors under the original names; detaching gives the
  * base model back. The caption trainer trains them (the vision cache off when the vision tower
- * trains), in bf16 too, and resumes them exactly; the VQA trainer trains them and the answerer
- * loads them. Expected values come from the fixtures or from the formulas, never from the code
- * under test. */
+ * trains), in bf16 too, resumes them exactly and starts from them with lora.init_adapter; the
+ * VQA trainer trains them and the answerer loads them. Expected values come from the fixtures or
+ * from the formulas, never from the code under test. */
 #include "model/blip_captioner.h"
 #include "model/blip_export.h"
 #include "model/lora.h"
@@ -435,7 +435,7 @@ static const char *const trained[] = {"text_decoder.cls.predictions.transform.de
                                       "text_decoder.cls.predictions.transform.LayerNorm.bias", "vision_model.post_layernorm.weight",
                                       "vision_model.post_layernorm.bias"};
 
-Test(modules_to_save_train, caption_run_trains_saves_and_resumes_exactly) {
+Test(modules_to_save_train, caption_run_trains_saves_resumes_and_inits_exactly) {
     char *dir = test_tmpdir(), *data = caption_data(dir);
     char *full = vk_path_join(dir, "full"), *part = vk_path_join(dir, "part");
     cr_assert_eq(caption_run(data, full, TRAIN_RESUME_NONE, NULL, 0), 0, "%s", vk_err_msg());
@@ -480,6 +480,21 @@ Test(modules_to_save_train, caption_run_trains_saves_and_resumes_exactly) {
         for (size_t j = 0; j < x->nbytes / 4; j++) cr_assert(fabsf(fx[j] - fy[j]) <= 1e-6f, "%s[%zu]: %g vs %g", x->name, j, fx[j], fy[j]);
     }
     vk_weights_close(a), vk_weights_close(b);
+
+    /* lora.init_adapter starts from the checkpoint's module tensors (a near-zero lr keeps them) */
+    char *again = vk_path_join(dir, "again"), init[4200];
+    snprintf(init, sizeof init, "lora.init_adapter=%s", ck);
+    const char *sets[] = {init, "max_steps=1", "optim.lr=1e-12"};
+    cr_assert_eq(caption_run(data, again, TRAIN_RESUME_NONE, sets, 3), 0, "%s", vk_err_msg());
+    char *ck3 = vk_path_join(again, "checkpoint-1");
+    for (int i = 0; i < 4; i++) {
+        char key[600];
+        snprintf(key, sizeof key, "base_model.model.%s", trained[i]);
+        tt_tensor *x = ckpt_tensor(ck, "adapter_model.safetensors", key), *y = ckpt_tensor(ck3, "adapter_model.safetensors", key);
+        cr_assert_leq(expect_max_abs_diff(x, y, key), 1e-6, "%s did not start from the init adapter", key);
+        tt_free(x), tt_free(y);
+    }
+    free(ck3), free(again);
     free(p1), free(p2), free(ck2), free(ck), free(full), free(part), free(data), free(dir);
 }
 
