@@ -120,6 +120,10 @@ int lora_config_load(const char *dir, lora_config *out) {
             goto done;
         }
         out->modules_to_save = calloc((size_t)cJSON_GetArraySize(v) + 1, sizeof *out->modules_to_save);
+        if (!out->modules_to_save) {
+            vk_err_set("out of memory");
+            goto done;
+        }
         const cJSON *e;
         cJSON_ArrayForEach(e, v) {
             if (!cJSON_IsString(e) || !e->valuestring[0]) {
