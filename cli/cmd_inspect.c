@@ -263,6 +263,8 @@ static void print_text(const report *r, int show_tensors) {
         if (num(ad, "lora_dropout") >= 0) printf(", dropout %g", num(ad, "lora_dropout"));
         const cJSON *tm = cJSON_GetObjectItem(ad, "target_modules");
         if (tm) printf(", targets "), print_json_inline(tm);
+        const cJSON *ms = cJSON_GetObjectItem(ad, "modules_to_save");
+        if (cJSON_GetArraySize(ms) > 0) printf(", modules_to_save "), print_json_inline(ms);
         const cJSON *bias = cJSON_GetObjectItem(ad, "bias");
         if (cJSON_IsString(bias)) printf(", bias %s", bias->valuestring);
         printf("\n");

@@ -87,7 +87,7 @@ cJSON *inspect_adapter_config(const char *path) {
     if (!cfg) return NULL;
     cJSON *out = cJSON_CreateObject();
     static const char *const keys[] = {"peft_type", "r", "lora_alpha", "lora_dropout", "target_modules", "bias",
-                                       "base_model_name_or_path", "task_type", "use_rslora", "use_dora", NULL};
+                                       "base_model_name_or_path", "task_type", "use_rslora", "use_dora", "modules_to_save", NULL};
     for (int i = 0; keys[i]; i++) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, keys[i]);
         if (v && !cJSON_IsNull(v)) cJSON_AddItemToObject(out, keys[i], cJSON_Duplicate(v, 1));

@@ -40,8 +40,9 @@ void blip_caption_free(blip_caption *m) {
 
 int blip_caption_linears(blip_caption *m, lora_linears *out) {
     int nv = m->cfg.vision.num_hidden_layers, nt = m->cfg.text.num_hidden_layers;
+    *out = (lora_linears){0};
+    out->params = m->params;
     out->items = calloc((size_t)(4 * nv + 10 * nt + 2), sizeof *out->items);
-    out->n = 0;
     if (!out->items) return vk_err_set("out of memory");
     for (int i = 0; i < nv; i++) {
         blip_vision_layer *L = &m->vision.layers[i];

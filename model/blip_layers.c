@@ -46,7 +46,12 @@ int blip_linear_set_dtype(blip_linear *l, tt_dtype dt) {
     tt_free(l->weight_lp);
     tt_free(l->bias_lp);
     l->weight_lp = l->bias_lp = NULL;
+    l->cast_dt = TT_F32;
     if (dt == TT_F32) return 0;
+    if (tt_requires_grad_of(l->weight) == 1 || (l->bias && tt_requires_grad_of(l->bias) == 1)) {
+        l->cast_dt = dt;
+        return 0;
+    }
     l->weight_lp = tt_persist(tt_to_dtype(l->weight, dt));
     l->bias_lp = l->bias ? tt_persist(tt_to_dtype(l->bias, dt)) : NULL;
     return l->weight_lp && (!l->bias || l->bias_lp) ? 0 : -1;
@@ -57,6 +62,10 @@ tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train) {
     if (l->weight_lp) {
         int dt = tt_dtype_of(l->weight_lp);
         y = tt_linear(tt_dtype_of(x) == dt ? x : tt_to_dtype(x, (tt_dtype)dt), l->weight_lp, l->bias_lp);
+    } else if (l->cast_dt != TT_F32) {
+        tt_dtype dt = (tt_dtype)l->cast_dt;
+        y = tt_linear(tt_dtype_of(x) == (int)dt ? x : tt_to_dtype(x, dt), tt_to_dtype(l->weight, dt),
+                      l->bias ? tt_to_dtype(l->bias, dt) : NULL);
     } else {
         y = tt_linear(tt_dtype_of(x) == TT_F32 ? x : tt_to_dtype(x, TT_F32), l->weight, l->bias);
     }
@@ -66,7 +75,7 @@ tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train) {
     tt_tensor *delta = tt_mul_scalar(tt_linear(tt_linear(xd, l->lora_a, NULL), l->lora_b, NULL), l->lora_scale);
     /* the branch runs in float32 (the adapter's precision) and joins in the compute dtype, so
      * adapted and plain layers hand on the same dtype */
-    if (l->weight_lp) return tt_add(y, tt_to_dtype(delta, (tt_dtype)tt_dtype_of(y)));
+    if (l->weight_lp || l->cast_dt != TT_F32) return tt_add(y, tt_to_dtype(delta, (tt_dtype)tt_dtype_of(y)));
     return tt_add(y, delta);
 }
 

@@ -18,6 +18,7 @@ typedef struct {
     double lora_dropout;
     char *name;         /* state-dict prefix, e.g. "text_decoder.bert.encoder.layer.0.attention.self.query" */
     tt_tensor *weight_lp, *bias_lp; /* owned bf16 copies when the model computes in bf16, else NULL */
+    int cast_dt;        /* TT_BF16 when the weights train (fp32 masters, cast in every forward), else TT_F32 */
 } blip_linear;
 
 typedef struct {
@@ -33,7 +34,10 @@ void blip_linear_release(blip_linear *l); /* frees the name and any LoRA tensors
 /* Output dtype is the compute dtype: float32, or bf16 after blip_linear_set_dtype(l, TT_BF16)
  * (the input is cast as needed; the LoRA branch runs in float32 and is added in the compute dtype). */
 tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train);
-/* TT_BF16: keep bf16 copies of weight and bias for the matrix products; TT_F32: drop them. */
+/* TT_BF16: keep bf16 copies of weight and bias for the matrix products; TT_F32: drop them.
+ * Weights that require grad (modules_to_save) get no copy: the forward casts the float32
+ * masters, so gradients reach them and every step uses their current values. Call again after
+ * replacing weight or bias. */
 int blip_linear_set_dtype(blip_linear *l, tt_dtype dt);
 tt_tensor *blip_norm_forward(const blip_norm *n, tt_tensor *x);
 

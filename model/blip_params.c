@@ -234,3 +234,4 @@ int blip_params_unused(blip_params *p, const char **first_name) {
 int blip_params_count(const blip_params *p) { return (int)shlen(p->map); }
 const char *blip_params_name_at(const blip_params *p, int i) { return p->map[i].key; }
 tt_tensor *blip_params_tensor_at(const blip_params *p, int i) { return p->map[i].value; }
+int blip_params_used_at(const blip_params *p, int i) { return p->map[i].used; }

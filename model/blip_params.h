@@ -33,6 +33,8 @@ int blip_params_check(blip_params *p);
 int blip_params_count(const blip_params *p);
 const char *blip_params_name_at(const blip_params *p, int i);
 tt_tensor *blip_params_tensor_at(const blip_params *p, int i);
+/* 1 when a require()/find() asked for tensor i (it is a parameter of the model built). */
+int blip_params_used_at(const blip_params *p, int i);
 /* Number of tensors in the file(s) that no require()/find() asked for (e.g. another head). */
 int blip_params_unused(blip_params *p, const char **first_name);
 

@@ -382,6 +382,14 @@ void tt_scope_end(void) {
 
 tt_tensor *tt_shallow_clone(tt_tensor *t) { TT_TENSOR_FN(T(t)) }
 
+int tt_rebind(tt_tensor *dst, tt_tensor *src) {
+    TT_TRY if (!dst) throw null_input();
+    at::Tensor s = T(src);
+    dst->t = std::move(s);
+    return 0;
+    TT_CATCH(-1)
+}
+
 // ---- creation ----------------------------------------------------------------------------
 tt_tensor *tt_from_blob(void *data, const int64_t *dims, int ndim, tt_dtype dt, void (*release)(void *ctx),
                         void *ctx) {

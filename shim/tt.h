@@ -83,6 +83,10 @@ void tt_scope_end(void);                    /* free handles made in this scope a
  * scopes it was computed in: caches, parameters). NULL passes through. */
 tt_tensor *tt_persist(tt_tensor *t);
 tt_tensor *tt_shallow_clone(tt_tensor *t);  /* a second handle to the same tensor */
+/* Make the handle dst refer to src's tensor (both handles then share it; dst's old tensor is
+ * released unless another handle holds it). For swapping a parameter that model structs
+ * borrow by handle (LoRA modules_to_save). */
+int tt_rebind(tt_tensor *dst, tt_tensor *src);
 
 /* ---- creation -------------------------------------------------------------------------- */
 /* Wrap caller memory without copying; release(ctx) is called when the last tensor using the

@@ -139,11 +139,13 @@ int checkpoint_load(const char *dir, tt_optim *opt, const train_params *tp, trai
     vk_weights *aw = vk_weights_open(ap), *ow = adam_step ? vk_weights_open(op) : NULL;
     int rc = aw && (!adam_step || ow) ? 0 : -1;
     for (int i = 0; !rc && i < tp->n; i++) {
-        /* "base_model.model.X.lora_A.default.weight" is stored as "base_model.model.X.lora_A.weight" */
+        /* "base_model.model.X.lora_A.default.weight" is stored as "base_model.model.X.lora_A.weight",
+         * "base_model.model.M.modules_to_save.default.P" as "base_model.model.M.P" */
         char file_name[600];
-        const char *def = strstr(tp->names[i], ".default.weight");
-        snprintf(file_name, sizeof file_name, "%.*s.weight", (int)(def ? def - tp->names[i] : (long)strlen(tp->names[i])),
-                 tp->names[i]);
+        if (lora_adapter_key(tp->names[i], file_name, sizeof file_name)) {
+            rc = vk_err_set("%s: parameter name too long", tp->names[i]);
+            break;
+        }
         const vk_tensor_view *v = vk_weights_find(aw, file_name);
         if (!v || (int64_t)v->nbytes != tt_numel(tp->params[i]) * 4) {
             rc = vk_err_set("%s: %s missing or of another shape", ap, file_name);

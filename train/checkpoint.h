@@ -30,7 +30,7 @@ typedef struct {
 
 int checkpoint_save(const char *dir, const lora_linears *ls, const lora_config *lc, tt_optim *opt, const train_params *tp,
                     const train_state *st, const char *config_json);
-/* Restore the adapter tensors (copied into tp's tensors, the attached LoRA layers), optimizer
+/* Restore the adapter tensors (copied into tp's tensors: LoRA layers, modules_to_save), optimizer
  * state, RNG state and *st from a checkpoint folder. Shapes and names must match the run. */
 int checkpoint_load(const char *dir, tt_optim *opt, const train_params *tp, train_state *st);
 /* The newest complete checkpoint-<step> folder in output_dir (malloc'd path), or NULL with

@@ -3,6 +3,7 @@
 #include "util/error.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -32,7 +33,24 @@ int train_lora_setup(const train_config *c, lora_linears *ls, lora_config *lc, i
         if (!lc->targets) return vk_err_set("out of memory");
         for (int i = 0; i < c->lora.target_modules.n; i++) lc->targets[lc->ntargets++] = strdup(c->lora.target_modules.items[i]);
     }
+    lc->modules_to_save = calloc((size_t)c->lora.modules_to_save.n + 1, sizeof *lc->modules_to_save);
+    if (!lc->modules_to_save) return vk_err_set("out of memory");
+    for (int i = 0; i < c->lora.modules_to_save.n; i++)
+        lc->modules_to_save[lc->nmodules_to_save++] = strdup(c->lora.modules_to_save.items[i]);
     return lora_attach(ls, lc, matched);
+}
+
+void train_lora_report_saved(const lora_linears *ls, int quiet) {
+    if (quiet || !ls->nsaved_modules) return;
+    for (int m = 0; m < ls->nsaved_modules; m++) {
+        int64_t n = 0;
+        for (int i = 0; i < ls->nsaved; i++) {
+            int first = 1;
+            for (int j = 0; j < i && first; j++) first = ls->saved[j].handle != ls->saved[i].handle;
+            if (ls->saved[i].module == m && first) n += tt_numel(ls->saved[i].handle);
+        }
+        fprintf(stderr, "modules_to_save: %s (%lld parameters, trained in full)\n", ls->saved_modules[m], (long long)n);
+    }
 }
 
 int train_optimizer_setup(const train_config *c, const lora_linears *ls, train_params *tp, tt_optim **opt) {

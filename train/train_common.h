@@ -8,9 +8,12 @@
 
 double train_now(void); /* seconds, monotonic */
 
-/* lc from the config's lora section (or from lora.init_adapter, which is then loaded), adapters
- * attached to ls; *matched = adapted layers. */
+/* lc from the config's lora section (or from lora.init_adapter, which is then loaded, its own
+ * modules_to_save included), adapters attached to ls, the modules_to_save modules made
+ * trainable; *matched = adapted layers. */
 int train_lora_setup(const train_config *c, lora_linears *ls, lora_config *lc, int *matched);
+/* One stderr line per modules_to_save module (trained in full) with its parameter count. */
+void train_lora_report_saved(const lora_linears *ls, int quiet);
 /* AdamW over the LoRA tensors (one group, the config's lr and weight decay). */
 int train_optimizer_setup(const train_config *c, const lora_linears *ls, train_params *tp, tt_optim **opt);
 /* --resume: restore the newest complete checkpoint (or o->resume_dir) into tp / opt / st.

@@ -324,10 +324,6 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
     t.st.best_step = -1;
     opt->steps_done = 0;
     int rc = -1;
-    if (c->lora.modules_to_save.n) {
-        vk_err_set("lora.modules_to_save: training modules in full is not supported yet");
-        return -1;
-    }
     if (c->task != TRAIN_TASK_CAPTION) return vk_err_set("train_run is the caption trainer (task %s)", train_task_name(c->task));
     if (c->threads > 0) tt_set_num_threads(c->threads);
     tt_manual_seed((uint64_t)c->seed);
@@ -352,6 +348,8 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
         if (!strncmp(t.ls.items[i]->name, "vision_model.", 13)) t.vision_trains = 1;
         log_line(&t, "lora: %s", t.ls.items[i]->name);
     }
+    t.vision_trains |= lora_trains_under(&t.ls, "vision_model.");
+    train_lora_report_saved(&t.ls, opt->quiet);
     log_line(&t, "lora: %d modules, %lld trainable parameters (r=%d, alpha=%g, scaling %g)", matched, (long long)elements, t.lc.r,
              t.lc.alpha, lora_scaling(&t.lc));
     if (c->precision == TRAIN_PRECISION_BF16 && blip_caption_set_dtype(t.cap->model, TT_BF16)) goto done;

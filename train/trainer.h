@@ -2,7 +2,7 @@
  *
  * One optimizer step = grad_accum micro-batches of batch_size examples from the loader; loss =
  * transformers' LM loss over the caption tokens (prompt and padding masked with -100), label
- * smoothing from the config; AdamW (torch's) on the LoRA tensors only, the schedule, gradient
+ * smoothing from the config; AdamW (torch's) on LoRA + modules_to_save, the schedule, gradient
  * clipping; a non-finite loss or gradient skips the step (counted; too many in a row stops the
  * run, the last checkpoint intact). Checkpoints, metrics.jsonl, evaluation with the built-in
  * scorers and the best adapter go to output_dir. */

@@ -292,7 +292,6 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
     t.st.best_step = -1;
     t.order_epoch = -1;
     int rc = -1;
-    if (c->lora.modules_to_save.n) return vk_err_set("lora.modules_to_save: training modules in full is not supported yet");
     const char *world = getenv("WORLD_SIZE");
     if (world && atoi(world) > 1)
         return vk_err_set("WORLD_SIZE=%s: data-parallel training is implemented for task caption, not vqa yet", world);
@@ -306,6 +305,8 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
     lora_count(&t.a->linears, &elements);
     for (int i = 0; i < t.a->linears.n; i++)
         if (t.a->linears.items[i]->lora_a && !strncmp(t.a->linears.items[i]->name, "vision_model.", 13)) t.vision_trains = 1;
+    t.vision_trains |= lora_trains_under(&t.a->linears, "vision_model.");
+    train_lora_report_saved(&t.a->linears, opt->quiet);
     if (!opt->quiet)
         fprintf(stderr, "lora: %d modules, %lld trainable parameters (r=%d, alpha=%g)\n", matched, (long long)elements, t.lc.r,
                 t.lc.alpha);

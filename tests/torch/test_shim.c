@@ -746,6 +746,25 @@ Test(shim_lifetimes, scopes_free_everything_but_kept_handles) {
     tt_scope_end(); /* unbalanced end is harmless */
 }
 
+Test(shim_lifetimes, rebind_swaps_what_a_handle_holds) {
+    float a[3] = {1, 2, 3}, b[3] = {7, 8, 9}, got[3];
+    tt_tensor *h = tt_from_data(a, (int64_t[]){3}, 1, TT_F32), *src = tt_from_data(b, (int64_t[]){3}, 1, TT_F32);
+    tt_tensor *old = tt_shallow_clone(h); /* a second handle keeps the old tensor alive */
+    cr_assert_eq(tt_rebind(h, src), 0, "%s", tt_last_error());
+    cr_assert_eq(tt_copy_to(h, got, sizeof got), 0);
+    cr_assert(got[0] == 7 && got[1] == 8 && got[2] == 9);
+    /* h and src now share one tensor: a write through one shows through the other */
+    cr_assert_eq(tt_fill_(src, 5), 0);
+    cr_assert_eq(tt_copy_to(h, got, sizeof got), 0);
+    cr_assert(got[0] == 5 && got[2] == 5);
+    cr_assert_eq(tt_copy_to(old, got, sizeof got), 0);
+    cr_assert(got[0] == 1 && got[1] == 2 && got[2] == 3);
+    cr_assert_eq(tt_rebind(h, NULL), -1);
+    cr_assert_eq(tt_rebind(NULL, src), -1);
+    tt_free(src), tt_free(old), tt_free(h);
+    cr_assert_eq(tt_live_handles(), 0);
+}
+
 Test(shim_runtime, threads_default_to_all_cores) {
     cpu_set_t set;
     cr_assert_eq(sched_getaffinity(0, sizeof set, &set), 0);
