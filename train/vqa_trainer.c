@@ -9,8 +9,10 @@
  *           most common answer.
  * Answers start with [DEC] (text.bos = dec, BLIP's and generate()'s start) or [CLS].
  * Schedules, clipping, non-finite steps, checkpoints, resume and metrics.jsonl are those of the
- * caption trainer; evaluation is the val loss and the VQA accuracy (vqaEval.py's rules) of
- * generated answers on up to eval.max_samples val questions. The data order is the shuffle of
+ * caption trainer; evaluation is the val loss (the training loss averaged over all val
+ * questions, or answer tokens with single, whatever the batch size) and the VQA accuracy
+ * (vqaEval.py's rules) of generated answers on up to eval.max_samples val questions. With ranks
+ * (train/dist.h) each takes an even share of every global batch, and of the val batches. The data order is the shuffle of
  * (seed, epoch); the data position is saved for resume. Images are decoded in the training
  * thread. */
 #include "train/vqa_trainer.h"
@@ -19,6 +21,7 @@
 #include "data/vqa_dataset.h"
 #include "eval/eval.h"
 #include "train/checkpoint.h"
+#include "train/dist.h"
 #include "train/schedule.h"
 #include "train/train_common.h"
 #include "train/vqa_answer.h"
@@ -48,7 +51,8 @@ typedef struct {
     int64_t order_epoch;
     train_state st;
     int vision_trains;
-    FILE *metrics;
+    FILE *metrics;   /* rank 0 only */
+    train_dist dist; /* world 1: one process */
 } vqa_trainer;
 
 /* One batch of questions, their images and the answer rows. */
@@ -154,6 +158,15 @@ static tt_tensor *batch_loss(vqa_trainer *t, const vqa_batch *b, int train) {
     return tt_div_scalar(tt_sum(tt_mul(seq, wt)), (double)b->n);
 }
 
+/* What batch_loss averages over: questions (blip weighting) or answer target tokens (single). */
+static double loss_denominator(const vqa_trainer *t, const vqa_batch *b) {
+    if (t->cfg->vqa.answer_weighting != TRAIN_VQA_WEIGHT_SINGLE) return b->n;
+    double n = 0;
+    for (int r = 0; r < b->ans.rows; r++)
+        for (int j = 1; j < b->ans.cols; j++) n += b->ans.mask[(int64_t)r * b->ans.cols + j] != 0;
+    return n;
+}
+
 static int next_examples(vqa_trainer *t, int64_t *ex, int want) {
     int k = 0;
     while (k < want) {
@@ -174,12 +187,14 @@ static int next_examples(vqa_trainer *t, int64_t *ex, int want) {
 }
 
 static int write_metrics(vqa_trainer *t, const char *line) {
+    if (!t->metrics) return 0;
     if (fputs(line, t->metrics) < 0 || fputc('\n', t->metrics) < 0 || fflush(t->metrics))
         return vk_err_set("%s/metrics.jsonl: write failed: %s", t->cfg->output_dir, strerror(errno));
     return 0;
 }
 
 static int save(vqa_trainer *t, const char *config_json) {
+    if (t->dist.rank != 0) return 0; /* the ranks hold the same weights (checked); rank 0 writes */
     char name[64];
     snprintf(name, sizeof name, "checkpoint-%lld", t->st.step);
     char *dir = vk_path_join(t->cfg->output_dir, name);
@@ -197,14 +212,17 @@ static int evaluate(vqa_trainer *t) {
     int64_t n = t->val->n;
     if (c->eval.max_samples > 0 && c->eval.max_samples < n) n = c->eval.max_samples;
     int B = c->batch_size, grad = tt_set_grad_enabled(0), rc = 0;
-    double loss_sum = 0;
-    int batches = 0;
+    double loss_sum = 0, loss_den = 0; /* the val loss: a mean over questions (or tokens), not over batches */
     vqa_item *items = calloc((size_t)n + 1, sizeof *items);
     int n_items = 0;
     vqa_answer_options ao = {blip_gen_default_params(&t->a->model->cfg.text), 0, B, 0, NULL};
     ao.gen.num_beams = c->eval.beams;
     ao.gen.max_length = c->eval.max_length;
-    for (int64_t s = 0; !rc && s < n; s += B) {
+    int W = t->dist.world, R = t->dist.rank;
+    size_t cap = 64, len = 0; /* with ranks: "index\tanswer\0" entries for rank 0 */
+    char *mine = W > 1 ? malloc(cap) : NULL;
+    if (W > 1 && !mine) rc = vk_err_set("out of memory");
+    for (int64_t s = (int64_t)R * B; !rc && s < n; s += (int64_t)B * W) {
         int k = (int)(n - s < B ? n - s : B);
         int64_t ex[512];
         for (int i = 0; i < k; i++) ex[i] = s + i;
@@ -216,7 +234,8 @@ static int evaluate(vqa_trainer *t) {
         if (b.n) {
             tt_scope_begin();
             tt_tensor *l = batch_loss(t, &b, 0);
-            if (l) loss_sum += tt_item(l), batches++;
+            double den = loss_denominator(t, &b);
+            if (l) loss_sum += tt_item(l) * den, loss_den += den;
             else rc = vk_err_set("val loss: %s", tt_last_error());
             tt_scope_end();
         }
@@ -226,6 +245,18 @@ static int evaluate(vqa_trainer *t) {
         char *ans[512];
         for (int i = 0; i < k; i++) imgs[i] = t->val->items[s + i].image, qs[i] = t->val->items[s + i].question;
         if (!rc && vqa_answer_batch(t->a, imgs, qs, k, &ao, ans)) rc = -1;
+        for (int i = 0; !rc && W > 1 && i < k; i++) {
+            if (!ans[i]) continue;
+            size_t need = len + strlen(ans[i]) + 32;
+            if (need > cap) {
+                char *nm = realloc(mine, cap = 2 * need);
+                if (!nm) rc = vk_err_set("out of memory");
+                else mine = nm;
+            }
+            if (!rc) len += (size_t)snprintf(mine + len, cap - len, "%lld\t%s", (long long)(s + i), ans[i]) + 1;
+            free(ans[i]);
+            ans[i] = NULL;
+        }
         for (int i = 0; !rc && i < k; i++) {
             if (!ans[i]) continue;
             const vqa_example *e = &t->val->items[s + i];
@@ -240,6 +271,40 @@ static int evaluate(vqa_trainer *t) {
         }
     }
     tt_set_grad_enabled(grad);
+    if (W > 1) {
+        /* rank 0 gathers every rank's answers (kept in question order) and the val loss sums */
+        double sums[2] = {loss_sum, loss_den};
+        char key[48], *all = NULL;
+        size_t all_n = 0;
+        snprintf(key, sizeof key, "vqa-eval-%lld", t->st.step);
+        if (!rc && (train_dist_sum(&t->dist, sums, 2) || train_dist_gather(&t->dist, key, mine, len, &all, &all_n))) rc = -1;
+        loss_sum = sums[0], loss_den = sums[1];
+        int64_t *idx = all ? malloc(sizeof(int64_t) * ((size_t)n + 1)) : NULL;
+        char **text = all ? calloc((size_t)n + 1, sizeof *text) : NULL;
+        for (size_t p = 0; !rc && all && idx && text && p < all_n; p += strlen(all + p) + 1) {
+            int64_t q = strtoll(all + p, NULL, 10);
+            const char *tab = strchr(all + p, '\t');
+            if (q >= 0 && q < n && tab) text[q] = strdup(tab + 1);
+        }
+        for (int64_t q = 0; !rc && text && q < n; q++) {
+            if (!text[q]) continue;
+            const vqa_example *e = &t->val->items[q];
+            vqa_item *it = &items[n_items++];
+            it->question_id = e->question_id;
+            it->question_type = strdup("unknown");
+            it->answer_type = strdup("unknown");
+            it->n_gt = e->n_gt;
+            it->gt = calloc((size_t)e->n_gt, sizeof(char *));
+            for (int g = 0; g < e->n_gt; g++) it->gt[g] = strdup(e->gt[g]);
+            it->answer = text[q];
+        }
+        free(idx), free(text), free(all), free(mine);
+        if (!rc && R != 0) {
+            vqa_set none = {items, (size_t)n_items, 0, 0};
+            vqa_set_free(&none);
+            return 0;
+        }
+    }
     double acc = NAN;
     vqa_set set = {items, (size_t)n_items, 0, 0};
     if (!rc && n_items) {
@@ -251,7 +316,7 @@ static int evaluate(vqa_trainer *t) {
     }
     vqa_set_free(&set);
     if (rc) return -1;
-    double val_loss = batches ? loss_sum / batches : NAN;
+    double val_loss = loss_den > 0 ? loss_sum / loss_den : NAN;
     char line[256], vl[32], ac[32];
     snprintf(vl, sizeof vl, isfinite(val_loss) ? "%.6f" : "null", val_loss);
     snprintf(ac, sizeof ac, isfinite(acc) ? "%.4f" : "null", acc);
@@ -292,12 +357,15 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
     t.st.best_step = -1;
     t.order_epoch = -1;
     int rc = -1;
-    const char *world = getenv("WORLD_SIZE");
-    if (world && atoi(world) > 1)
-        return vk_err_set("WORLD_SIZE=%s: data-parallel training is implemented for task caption, not vqa yet", world);
     if (c->threads > 0) tt_set_num_threads(c->threads);
     tt_manual_seed((uint64_t)c->seed);
     if (mkdir(c->output_dir, 0777) && errno != EEXIST) return vk_err_set("%s: cannot create: %s", c->output_dir, strerror(errno));
+    if (train_dist_init(c, &t.dist)) return -1;
+    const int W = t.dist.world;
+    if (t.dist.rank != 0) opt->quiet = 1; /* rank 0 speaks for all */
+    if (W > 1 && !opt->quiet)
+        fprintf(stderr, "distributed: %d ranks (%s), global batch %d x %d ranks\n", W, train_dist_backend_name(c->distributed.backend),
+                c->batch_size, W);
     if (!(t.a = vqa_answerer_load(c->model, NULL))) goto done;
     int matched = 0;
     if (train_lora_setup(c, &t.a->linears, &t.lc, &matched)) goto done;
@@ -323,50 +391,88 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
     if (train_resume(opt, c->output_dir, t.optim, &t.tp, &t.st, &from)) goto done;
     if (from && !opt->quiet) fprintf(stderr, "resumed from %s (step %lld)\n", from, t.st.step);
     free(from);
-    long long per_epoch = (t.train->n + (long long)c->batch_size * c->grad_accum - 1) / ((long long)c->batch_size * c->grad_accum);
+    if (train_dist_same(&t.dist, t.st.step, "the resumed step (is output_dir on a filesystem every rank sees?)") ||
+        train_dist_same(&t.dist, t.train->n, "the number of training questions") ||
+        train_dist_check_weights(&t.dist, t.tp.params, t.tp.n, t.st.step))
+        goto done;
+    long long global_batch = (long long)c->batch_size * W;
+    long long per_epoch = (t.train->n + global_batch * c->grad_accum - 1) / (global_batch * c->grad_accum);
     long long total = train_config_total_steps(c, per_epoch), warmup = train_config_warmup_steps(c, total);
     char *mp = vk_path_join(c->output_dir, "metrics.jsonl");
-    t.metrics = fopen(mp, "a");
+    t.metrics = t.dist.rank == 0 ? fopen(mp, "a") : NULL;
     free(mp);
-    if (!t.metrics) {
+    if (!t.metrics && t.dist.rank == 0) {
         vk_err_set("%s/metrics.jsonl: cannot open: %s", c->output_dir, strerror(errno));
         goto done;
     }
     if (!opt->quiet) fprintf(stderr, "train (vqa): %lld questions, %lld steps\n", (long long)t.train->n, total);
     train_signals_install();
-    int64_t *ex = malloc(sizeof(int64_t) * (size_t)c->batch_size);
+    int64_t *ex = malloc(sizeof(int64_t) * (size_t)global_batch);
     long long in_a_row = 0, samples = 0;
     double t0 = now();
+    int stop = 0;
     rc = ex ? 0 : vk_err_set("out of memory");
-    while (!rc && t.st.step < total && !train_stop_signal()) {
-        double lr = train_schedule_lr(c, t.st.step, total, warmup), loss_sum = 0;
+    /* with ranks, a signal on any rank reaches all through the step's all-reduce (see trainer.c) */
+    while (!rc && t.st.step < total && !(stop = W > 1 ? stop : train_stop_signal())) {
+        double lr = train_schedule_lr(c, t.st.step, total, warmup), loss_sum = 0, n_rows = 0;
         int finite = 1;
         tt_optim_zero_grad(t.optim);
+        if (W > 1) tt_manual_seed((uint64_t)c->seed + 1000003ull * (uint64_t)t.dist.rank + 7919ull * (uint64_t)t.st.step);
         for (int a = 0; !rc && a < c->grad_accum; a++) {
-            int k = next_examples(&t, ex, c->batch_size);
+            /* the global batch; this rank's part is an even share of it (all of it alone) */
+            int k = next_examples(&t, ex, (int)global_batch);
+            int lo = (int)((long long)t.dist.rank * k / W), hi = (int)((long long)(t.dist.rank + 1) * k / W);
             vqa_batch b;
-            if (make_batch(&t, t.train, ex, k, &b)) {
+            if (make_batch(&t, t.train, ex + lo, hi - lo, &b)) {
                 rc = -1;
                 break;
             }
-            if (!b.n) continue;
+            /* each rank's share of the step's loss denominator (questions for blip weighting, answer
+             * tokens for single), so the summed gradients are those of one process with the whole batch */
+            double share = 1.0;
+            if (W > 1) {
+                double den[1] = {loss_denominator(&t, &b)};
+                double mine = den[0];
+                if (train_dist_sum(&t.dist, den, 1)) {
+                    batch_free(&b);
+                    rc = -1;
+                    break;
+                }
+                share = den[0] > 0 ? mine / den[0] : 0;
+                if (den[0] == 0) finite = 0;
+            }
+            if (!b.n || share == 0) {
+                batch_free(&b);
+                continue;
+            }
             tt_scope_begin();
             tt_tensor *l = batch_loss(&t, &b, 1);
             double v = l ? tt_item(l) : NAN;
+            tt_tensor *scaled = l && share != 1.0 ? tt_mul_scalar(l, share) : l;
             if (!l) rc = vk_err_set("forward: %s", vk_err_msg()[0] ? vk_err_msg() : tt_last_error());
-            else if (isfinite(v) && tt_backward(tt_div_scalar(l, c->grad_accum))) rc = vk_err_set("backward: %s", tt_last_error());
+            else if (isfinite(v) && tt_backward(tt_div_scalar(scaled, c->grad_accum))) rc = vk_err_set("backward: %s", tt_last_error());
             tt_scope_end();
             finite &= isfinite(v);
-            loss_sum += v / c->grad_accum;
-            samples += b.n;
+            loss_sum += v * share / c->grad_accum;
+            n_rows += b.n;
             batch_free(&b);
         }
         if (rc) break;
+        if (W > 1) {
+            double v[4] = {loss_sum, n_rows, !finite, train_stop_signal() != 0};
+            if (train_dist_sum_grads(&t.dist, t.tp.params, t.tp.n) || train_dist_sum(&t.dist, v, 4)) {
+                rc = -1;
+                break;
+            }
+            loss_sum = v[0], n_rows = v[1], finite = v[2] == 0, stop = v[3] > 0;
+        }
+        samples += (long long)n_rows;
         double gnorm = tt_clip_grad_norm(t.tp.params, t.tp.n, c->max_grad_norm > 0 ? c->max_grad_norm : INFINITY);
         if (!finite || !isfinite(gnorm)) {
             t.st.nonfinite_skips++;
             if (!opt->quiet) fprintf(stderr, "vlkit: warning: step %lld: non-finite loss or gradient, step skipped\n", t.st.step + 1);
             tt_optim_zero_grad(t.optim);
+            if (stop) break;
             if (++in_a_row >= MAX_NONFINITE_IN_A_ROW) rc = vk_err_set("%lld non-finite steps in a row (last good checkpoint left intact)", in_a_row);
             continue;
         }
@@ -378,6 +484,11 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
         }
         t.st.step++;
         opt->final_loss = loss_sum;
+        if (c->distributed.check_every_steps > 0 && t.st.step % c->distributed.check_every_steps == 0 &&
+            train_dist_check_weights(&t.dist, t.tp.params, t.tp.n, t.st.step)) {
+            rc = -1;
+            break;
+        }
         char line[300];
         snprintf(line, sizeof line, "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, \"samples_per_s\": %.3f}",
                  t.st.step, t.st.epoch, loss_sum, lr, gnorm, samples / (now() - t0));
@@ -388,7 +499,11 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
         if (!rc && ((c->eval.every_steps > 0 && t.st.step % c->eval.every_steps == 0) || last)) rc = evaluate(&t);
         if (!rc && ((c->save.every_steps > 0 && t.st.step % c->save.every_steps == 0) || last)) rc = save(&t, config_json);
     }
-    if (!rc && train_stop_signal()) rc = save(&t, config_json);
+    if (!rc && stop && t.st.step < total) rc = save(&t, config_json);
+    if (!rc && W > 1) { /* no rank leaves before rank 0 wrote the last checkpoint */
+        double failed[1] = {0};
+        rc = train_dist_sum(&t.dist, failed, 1);
+    }
     train_signals_restore();
     free(ex);
     opt->steps_done = t.st.step;
@@ -402,5 +517,6 @@ done:
     vqa_answerer_free(t.a);
     vqa_dataset_free(t.train);
     vqa_dataset_free(t.val);
+    train_dist_free(&t.dist);
     return rc;
 }

@@ -78,12 +78,7 @@ int cmd_train(int argc, char **argv) {
         }
         long cores = sysconf(_SC_NPROCESSORS_ONLN);
         int threads = cfg.threads > 0 ? cfg.threads : cores > 0 ? (int)cores : 1;
-        if (cfg.task != TRAIN_TASK_CAPTION) {
-            vk_err_set("--nproc: data-parallel training is implemented for task caption (this config: task %s)", train_task_name(cfg.task));
-            rc = -1;
-        } else {
-            rc = train_launch(nproc, threads, args, na, cfg.distributed.timeout_s + 30);
-        }
+        rc = train_launch(nproc, threads, args, na, cfg.distributed.timeout_s + 30);
         free(args);
         if (rc < 0) vk_print_error("train: %s", vk_err_msg());
         rc = rc < 0 ? 1 : rc;

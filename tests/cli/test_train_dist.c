@@ -1,5 +1,6 @@
 /* test_train_dist.c — data-parallel `vlkit train` on loopback (c10d Gloo), as a user runs it:
- * 2 ranks x batch b end with the adapter of 1 rank x batch 2b; only rank 0 writes; a rank killed
+ * 2 ranks x batch b end with the adapter of 1 rank x batch 2b (and the per-rank vision cache
+ * changes nothing); only rank 0 writes; SIGTERM on one rank stops all; a rank killed
  * mid-run makes the other exit with a clear error (no hang) and --resume with the same world size
  * ends where an uninterrupted run ends; wrong world sizes, a port in use and an unreachable
  * store are clear errors. Tiny model and fixture images. */
@@ -111,12 +112,19 @@ Test(cli_train_dist, two_ranks_equal_one_rank_with_twice_the_batch, .timeout = 2
     cr_assert_eq(strstr(out, "done: 6 steps") ? 1 : 0, 1, "%s", out);
     cr_assert_null(strstr(strstr(out, "done: 6 steps") + 1, "done:"), "only rank 0 reports: %s", out);
     free(out);
+    /* the second epoch (steps 4-6) reused each rank's cached vision outputs: the same as without */
+    snprintf(cmd, sizeof cmd, "%s train %s --nproc 2 --quiet --no-vision-cache --set batch_size=2 --set output_dir=%s/nocache 2>&1",
+             vlkit(), cfg, dir);
+    cr_assert_eq(run(cmd, &out), 0, "%s", out);
+    free(out);
     char a[4200], b[4200];
     for (int step = 3; step <= 6; step += 3) {
         snprintf(a, sizeof a, "%s/one/checkpoint-%d", dir, step);
         snprintf(b, sizeof b, "%s/two/checkpoint-%d", dir, step);
         expect_same_adapter(a, b, 1e-5f);
     }
+    snprintf(a, sizeof a, "%s/nocache/checkpoint-6", dir);
+    expect_same_adapter(a, b, 1e-6f);
     /* one metrics file, written once per step (rank 0), with the same evaluation: the captions
      * of both ranks were gathered and scored together */
     snprintf(a, sizeof a, "%s/one/metrics.jsonl", dir);
@@ -133,6 +141,59 @@ Test(cli_train_dist, two_ranks_equal_one_rank_with_twice_the_batch, .timeout = 2
     cr_assert(fabs(atof(la + 12) - atof(lb + 12)) < 1e-5, "val loss %.60s vs %.60s", la, lb);
     free(ta), free(tb);
     free(cfg), free(dir);
+}
+
+Test(cli_train_dist, vqa_two_ranks_equal_one_rank_with_twice_the_batch, .timeout = 240) {
+    char *dir = test_tmpdir(), cmd[8192], *out;
+    char *root = realpath(fixture_path("blip-tiny/preprocess/images"), NULL), text[4096];
+    snprintf(text, sizeof text,
+             "{\"image\": \"%s/img0_landscape_rgb.png\", \"question\": \"what color is the cat?\", \"answers\": [\"red\", \"red\", \"orange\"]}\n"
+             "{\"image\": \"%s/img1_portrait_rgb_q90_420.jpg\", \"question\": \"How many dogs are there\", \"answers\": [\"two\", \"2\"]}\n"
+             "{\"image\": \"%s/img2_gray.png\", \"question\": \"is it gray?\", \"answer\": \"yes\"}\n"
+             "{\"image\": \"%s/img3_rgba.png\", \"question\": \"what is this thing on the road?\", \"answers\": [\"car\", \"a red car\"]}\n"
+             "{\"image\": \"%s/img5_small_q95_444.jpg\", \"question\": \"where?\", \"answers\": [\"beach\", \"sea\"]}\n",
+             root, root, root, root, root);
+    free(root);
+    char *data = vk_path_join(dir, "vqa.jsonl");
+    cr_assert_eq(vk_write_file_atomic(data, text, strlen(text)), 0);
+    char *model = realpath(fixture_path("blip-tiny/vqa/model"), NULL);
+    const char *modes[2] = {"blip", "single"};
+    for (int m = 0; m < 2; m++) {
+        char cfg[4200], json[4096];
+        snprintf(cfg, sizeof cfg, "%s/vqa-%s.json", dir, modes[m]);
+        /* 5 questions, global batch 4: every epoch ends with a short step (one rank gets none of it) */
+        snprintf(json, sizeof json,
+                 "{\"task\": \"vqa\", \"model\": \"%s\", \"train\": {\"path\": \"%s\"}, \"val\": {\"path\": \"%s\"},"
+                 " \"output_dir\": \"%s/vqa-one-%s\", \"max_steps\": 6, \"batch_size\": 4, \"optim\": {\"lr\": 0.01},"
+                 " \"lora\": {\"r\": 4, \"alpha\": 8, \"dropout\": 0}, \"vqa\": {\"answer_weighting\": \"%s\"},"
+                 " \"eval\": {\"every_steps\": 3, \"beams\": 1, \"max_length\": 6}, \"save\": {\"every_steps\": 3},"
+                 " \"distributed\": {\"check_every_steps\": 1}}",
+                 model, data, data, dir, modes[m], modes[m]);
+        cr_assert_eq(vk_write_file_atomic(cfg, json, strlen(json)), 0);
+        snprintf(cmd, sizeof cmd, "%s train %s --quiet 2>&1", vlkit(), cfg);
+        cr_assert_eq(run(cmd, &out), 0, "%s", out);
+        free(out);
+        snprintf(cmd, sizeof cmd, "%s train %s --quiet --nproc 2 --set batch_size=2 --set output_dir=%s/vqa-two-%s 2>&1", vlkit(),
+                 cfg, dir, modes[m]);
+        cr_assert_eq(run(cmd, &out), 0, "%s", out);
+        free(out);
+        char a[4200], b[4200];
+        snprintf(a, sizeof a, "%s/vqa-one-%s/checkpoint-6", dir, modes[m]);
+        snprintf(b, sizeof b, "%s/vqa-two-%s/checkpoint-6", dir, modes[m]);
+        expect_same_adapter(a, b, 1e-5f);
+        /* the evaluation (val loss, accuracy of the gathered answers) is that of one process */
+        snprintf(a, sizeof a, "%s/vqa-one-%s/metrics.jsonl", dir, modes[m]);
+        snprintf(b, sizeof b, "%s/vqa-two-%s/metrics.jsonl", dir, modes[m]);
+        size_t na, nb;
+        char *ta = vk_read_file(a, &na, 1 << 24), *tb = vk_read_file(b, &nb, 1 << 24);
+        const char *ea = strstr(ta, "\"vqa_accuracy\""), *eb = strstr(tb, "\"vqa_accuracy\"");
+        cr_assert(ea && eb, "%s", tb);
+        cr_assert_eq(strncmp(ea, eb, 24), 0, "%.24s vs %.24s", ea, eb);
+        const char *la = strstr(ta, "\"val_loss\": "), *lb = strstr(tb, "\"val_loss\": ");
+        cr_assert(fabs(atof(la + 12) - atof(lb + 12)) < 1e-5, "val loss %.40s vs %.40s", la, lb);
+        free(ta), free(tb);
+    }
+    free(model), free(data), free(dir);
 }
 
 /* The pid of the child of `parent` whose environment has RANK=<rank>, or 0. */
