@@ -516,11 +516,13 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
     }
     train_signals_restore();
     if (!rc && t.st.nonfinite_skips) log_line(&t, "vlkit: warning: %lld steps were skipped (non-finite)", t.st.nonfinite_skips);
-    if (t.ld && loader_bad_images(t.ld)) {
+    if (t.ld && loader_bad_images(t.ld) && !opt->quiet) {
+        /* every rank reports the images of its own share */
         int nw = 0;
         const char *const *w = loader_warnings(t.ld, &nw);
-        for (int i = 0; i < nw; i++) log_line(&t, "vlkit: warning: %s", w[i]);
-        log_line(&t, "vlkit: warning: %lld images could not be read and were skipped", (long long)loader_bad_images(t.ld));
+        for (int i = 0; i < nw; i++) fprintf(stderr, "vlkit: warning: %s%s\n", t.dist.where, w[i]);
+        fprintf(stderr, "vlkit: warning: %s%lld images could not be read and were skipped\n", t.dist.where,
+                (long long)loader_bad_images(t.ld));
     }
     opt->steps_done = t.st.step;
 done:

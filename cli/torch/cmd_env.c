@@ -46,6 +46,8 @@ int cmd_env(int argc, char **argv) {
            ncuda > 0 ? "CUDA available" : (tt_cuda_available() ? "CUDA" : "CPU only"));
     if (ncuda > 0) printf("cuda devices    %d\n", ncuda);
     printf("threads         %d intra-op, %ld online cores\n", tt_get_num_threads(), sysconf(_SC_NPROCESSORS_ONLN));
+    printf("distributed     c10d gloo %s, nccl %s (vlkit train --nproc N; RANK/WORLD_SIZE/MASTER_ADDR/MASTER_PORT)\n",
+           tt_dist_available("gloo") ? "yes" : "no", tt_dist_available("nccl") ? "yes" : "no");
 
     char *(*corename)(void) = (char *(*)(void))dlsym(RTLD_DEFAULT, "openblas_get_corename");
     char *(*blasconfig)(void) = (char *(*)(void))dlsym(RTLD_DEFAULT, "openblas_get_config");
