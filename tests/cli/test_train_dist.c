@@ -367,5 +367,23 @@ Test(cli_train_dist, bad_world_sizes_ports_and_stores_are_clear_errors, .timeout
     free(out);
     kill(first, SIGKILL);
     waitpid(first, NULL, 0);
+    /* ranks started with different seeds hold different adapters: the weight check stops both */
+    port = unused_port();
+    first = fork();
+    if (first == 0) {
+        char env[64];
+        snprintf(env, sizeof env, "%d", port);
+        setenv("RANK", "0", 1), setenv("WORLD_SIZE", "2", 1), setenv("MASTER_PORT", env, 1);
+        freopen("/dev/null", "w", stderr);
+        execl(vlkit(), vlkit(), "train", cfg, "--quiet", "--set", "seed=1", (char *)NULL);
+        _exit(127);
+    }
+    snprintf(cmd, sizeof cmd, "RANK=1 WORLD_SIZE=2 MASTER_PORT=%d %s train %s --quiet --set seed=2 2>&1", port, vlkit(), cfg);
+    cr_assert_eq(run(cmd, &out), 1, "%s", out);
+    cr_assert(strstr(out, "differ from rank 0's at step 0: the ranks diverged"), "%s", out);
+    free(out);
+    int st;
+    waitpid(first, &st, 0);
+    cr_assert(WIFEXITED(st) && WEXITSTATUS(st) == 1, "rank 0 must fail too (status %d)", st);
     free(cfg), free(dir);
 }
