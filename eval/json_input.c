@@ -141,7 +141,7 @@ int json_doc_read(json_doc *d, const char *path) {
     d->path = path;
     /* Fast path: a strict JSON file, mapped and checked in place. */
     if (vk_map_file(path, &d->map) == 0) {
-        if (d->map.size && json_scan_validate((const char *)d->map.data, d->map.size, &d->root) == 0) {
+        if (d->map.size && json_scan_validate_indexed((const char *)d->map.data, d->map.size, &d->root, &d->t.ix) == 0) {
             d->t.s = (const char *)d->map.data;
             d->t.len = d->map.size;
             return 0;
@@ -157,7 +157,7 @@ int json_doc_read(json_doc *d, const char *path) {
     if (!d->owned) return vk_err_set("%s: out of memory", path);
     d->t.s = d->owned;
     d->t.len = strlen(d->owned);
-    if (json_scan_validate(d->t.s, d->t.len, &d->root) != 0) {
+    if (json_scan_validate_indexed(d->t.s, d->t.len, &d->root, &d->t.ix) != 0) {
         json_doc_free(d);
         return vk_err_set("%s: not valid JSON (nested too deeply)", path);
     }
@@ -165,6 +165,7 @@ int json_doc_read(json_doc *d, const char *path) {
 }
 
 void json_doc_free(json_doc *d) {
+    json_index_free(d->t.ix);
     vk_unmap_file(&d->map);
     free(d->owned);
     memset(d, 0, sizeof *d);

@@ -18,6 +18,7 @@
 #include "util/ds.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +66,37 @@ static const char *const contractions[][2] = {
 static const char *const number_words[][2] = {{"none", "0"},  {"zero", "0"}, {"one", "1"}, {"two", "2"},
                                               {"three", "3"}, {"four", "4"}, {"five", "5"}, {"six", "6"},
                                               {"seven", "7"}, {"eight", "8"}, {"nine", "9"}, {"ten", "10"}};
+
+#define N_CONTRACTIONS (sizeof contractions / sizeof contractions[0])
+
+/* The contractions by hash of the key (keys are distinct), so a word costs one chain walk
+ * instead of a scan of the 120 entries (most of the normalisation time before). */
+static uint8_t contraction_head[256], contraction_next[N_CONTRACTIONS]; /* entry index + 1, 0 = end */
+static pthread_once_t contraction_once = PTHREAD_ONCE_INIT;
+
+static unsigned word_hash(const char *w, size_t n) {
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (size_t k = 0; k < n; k++) h = (h ^ (unsigned char)w[k]) * 16777619u;
+    return h & 255;
+}
+
+static void contraction_index(void) {
+    for (size_t k = N_CONTRACTIONS; k-- > 0;) {
+        unsigned h = word_hash(contractions[k][0], strlen(contractions[k][0]));
+        contraction_next[k] = contraction_head[h];
+        contraction_head[h] = (uint8_t)(k + 1);
+    }
+}
+
+/* The contraction listed for word w[0..n), or NULL. */
+static const char *contraction_of(const char *w, size_t n) {
+    pthread_once(&contraction_once, contraction_index);
+    for (unsigned e = contraction_head[word_hash(w, n)]; e; e = contraction_next[e - 1]) {
+        const char *key = contractions[e - 1][0];
+        if (strncmp(key, w, n) == 0 && key[n] == 0) return contractions[e - 1][1];
+    }
+    return NULL;
+}
 
 static int is_d(char c) { return c >= '0' && c <= '9'; }
 
@@ -168,12 +200,11 @@ static size_t digit_article_into(const char *in, size_t n, char *out) {
         if ((wl == 1 && word[0] == 'a') || (wl == 2 && memcmp(word, "an", 2) == 0) ||
             (wl == 3 && memcmp(word, "the", 3) == 0))
             continue;
-        for (size_t k = 0; k < sizeof contractions / sizeof contractions[0]; k++)
-            if (contractions[k][0][0] == word[0] && strlen(contractions[k][0]) == wl && memcmp(contractions[k][0], word, wl) == 0) {
-                word = contractions[k][1];
-                wl = strlen(word);
-                break;
-            }
+        const char *full = contraction_of(word, wl);
+        if (full) {
+            word = full;
+            wl = strlen(word);
+        }
         if (o) out[o++] = ' ';
         memmove(out + o, word, wl);
         o += wl;
