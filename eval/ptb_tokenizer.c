@@ -1326,6 +1326,17 @@ int ptb_tokenize_lines(const char *const *captions, size_t n, char **out) {
     size_t li = 0, i = 0;
     int rc = 0;
     while (i < L.n && rc == 0) {
+        /* a space or a line end: no rule starts there but the skip and the line break (checked
+         * against the full search on random text), and they are every other token */
+        if (L.t[i] == ' ') {
+            while (i < L.n && ptb_is_space(L.t[i])) i++;
+            continue;
+        }
+        if (L.t[i] == '\n') {
+            if (li < n) res[li++] = sb_take(&line);
+            i++;
+            continue;
+        }
         size_t e = fast_word(&L, i);
         if (e > i) {
             rc = emit(&line, &L, i, e - i, K_PLAIN, NULL);
