@@ -4,6 +4,7 @@
  * order; a result for an unknown image is an error (loadRes asserts); two results for one image
  * are an error (the BLEU scorer asserts one hypothesis per image). */
 #include "eval/eval.h"
+#include "eval/id_map.h"
 #include "eval/json_input.h"
 #include "util/error.h"
 
@@ -20,14 +21,9 @@ typedef struct {
 } image_rec;
 
 typedef struct {
-    long long key;
-    size_t value; /* index into images */
-} id_entry;
-
-typedef struct {
     const char *path;
     image_rec *images; /* stb_ds array, annotation order */
-    id_entry *index;   /* id -> images index */
+    id_map index;      /* id -> images index */
 } ann_table;
 
 static void ann_table_free(ann_table *t) {
@@ -37,22 +33,30 @@ static void ann_table_free(ann_table *t) {
         free(t->images[i].cand);
     }
     arrfree(t->images);
-    hmfree(t->index);
+    id_map_free(&t->index);
 }
 
+/* The images index of id, added when new; ID_MAP_NONE when out of memory (error set). */
 static size_t image_slot(ann_table *t, long long id) {
-    ptrdiff_t at = hmgeti(t->index, id);
-    if (at >= 0) return t->index[at].value;
+    size_t at = id_map_get(&t->index, id);
+    if (at != ID_MAP_NONE) return at;
     image_rec r = {id, NULL, NULL, 0, 0};
     arrput(t->images, r);
     size_t slot = arrlenu(t->images) - 1;
-    hmput(t->index, id, slot);
+    if (id_map_put(&t->index, id, slot) != 0) {
+        vk_err_set("%s: out of memory", t->path);
+        return ID_MAP_NONE;
+    }
     return slot;
 }
 
 /* Takes ownership of c. */
 static int add_ref(ann_table *t, long long id, char *c) {
     size_t slot = image_slot(t, id); /* may grow t->images: index it afterwards */
+    if (slot == ID_MAP_NONE) {
+        free(c);
+        return -1;
+    }
     arrput(t->images[slot].refs, c);
     return 0;
 }
@@ -95,7 +99,7 @@ static int load_coco(ann_table *t, const json_doc *d) {
         long long id;
         if (json_type(x, im) != JT_OBJECT) return vk_err_set("%s: images[%zu] is not an object", t->path, rec);
         if (json_input_id(d, im, "id", rec, &id) != 0) return vk_err_prefix("images");
-        image_slot(t, id);
+        if (image_slot(t, id) == ID_MAP_NONE) return -1;
     }
     /* With an "images" list, it alone defines the known images (as COCO.getImgIds does). */
     size_t n_known = arrlenu(t->images);
@@ -109,7 +113,7 @@ static int load_coco(ann_table *t, const json_doc *d) {
         json_get_many(x, a, keys, f, 2);
         if (json_input_id_value(d, f[0], "image_id", rec, &id) != 0 || json_input_text(d, f[1], "caption", rec, &cap) != 0)
             return vk_err_prefix("annotations");
-        if (imgs != JSON_NONE && hmgeti(t->index, id) < 0) {
+        if (imgs != JSON_NONE && id_map_get(&t->index, id) == ID_MAP_NONE) {
             /* annotation of an image missing from "images": COCO keeps it out of getImgIds() */
             free(cap);
             continue;
@@ -133,7 +137,7 @@ static int load_karpathy(ann_table *t, const json_doc *d) {
         int k = f[0] != JSON_NONE ? 0 : f[1] != JSON_NONE ? 1 : 2;
         long long id;
         if (json_input_id_value(d, f[k], keys[k], rec, &id) != 0) return vk_err_prefix("images");
-        image_slot(t, id);
+        if (image_slot(t, id) == ID_MAP_NONE) return -1;
         size_t sents = f[3];
         if (json_type(x, sents) != JT_ARRAY) return vk_err_set("%s: images[%zu]: \"sentences\" is not an array", t->path, rec);
         for (size_t s = json_first(x, sents); s != JSON_NONE; s = json_next(x, s)) {
@@ -169,7 +173,7 @@ static int load_records(ann_table *t, const json_doc *d) {
         }
         size_t c = f[2] != JSON_NONE ? f[2] : f[3];
         if (c == JSON_NONE) return vk_err_set("%s: record %zu has no \"caption\" or \"captions\"", t->path, rec);
-        image_slot(t, id);
+        if (image_slot(t, id) == ID_MAP_NONE) return -1;
         if (json_type(x, c) == JT_ARRAY) {
             for (size_t s = json_first(x, c); s != JSON_NONE; s = json_next(x, s)) {
                 char *cap;
@@ -282,15 +286,15 @@ int caption_set_load(caption_set *set, const char *ann_path, const char *res_pat
             rc = -1;
             break;
         }
-        ptrdiff_t at = hmgeti(t.index, id);
-        if (at < 0) {
+        size_t at = id_map_get(&t.index, id);
+        if (at == ID_MAP_NONE) {
             rc = vk_err_set("%s: record %zu: image_id %lld is not in the annotations %s (the official loadRes "
                             "rejects such results)",
                             res_path, rec, id, ann_path);
             free(cap);
             break;
         }
-        image_rec *im = &t.images[t.index[at].value];
+        image_rec *im = &t.images[at];
         if (im->has_res) {
             rc = vk_err_set("%s: record %zu: a second result for image_id %lld (first in record %zu); one caption per "
                             "image is scored",

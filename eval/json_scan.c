@@ -415,12 +415,20 @@ void json_get_many(json_text t, size_t obj, const char *const *keys, size_t *out
         klen[j] = strlen(keys[j]);
     }
     for (size_t k = json_member_first(t, obj); k != JSON_NONE && left > 0;) {
-        size_t val = json_member_value(t, k);
+        /* the key's raw text, read once for all the wanted keys */
+        const char *p = t.s + k + 1;
+        size_t len = 0;
+        while (p[len] != '"' && p[len] != '\\') len++;
+        int escaped = p[len] == '\\';
+        size_t key_end = escaped ? str_end(t, k) : k + len + 2;
+        size_t val = ws(t, ws(t, key_end) + 1); /* past ':' */
         for (int j = 0; j < n; j++)
-            if (out[j] == JSON_NONE && key_eq(t, k, keys[j], klen[j])) {
+            if (out[j] == JSON_NONE && (escaped ? key_eq(t, k, keys[j], klen[j])
+                                                : len == klen[j] && memcmp(p, keys[j], len) == 0)) {
                 out[j] = val;
                 left--;
             }
+        if (!left) break; /* found them all: no need to skip this value */
         size_t i = ws(t, json_end(t, val));
         k = t.s[i] == ',' ? ws(t, i + 1) : JSON_NONE;
     }

@@ -3,17 +3,12 @@
  * annotated question ids. A question answered twice keeps its last answer (loadRes indexes
  * results by question id), reported in n_duplicate_results. */
 #include "eval/eval.h"
+#include "eval/id_map.h"
 #include "eval/json_input.h"
-#include "util/ds.h"
 #include "util/error.h"
 
 #include <stdlib.h>
 #include <string.h>
-
-typedef struct {
-    long long key;
-    size_t value;
-} qid_entry;
 
 void vqa_set_free(vqa_set *set) {
     for (size_t i = 0; i < set->n; i++) {
@@ -36,7 +31,7 @@ static char *dup_text(const json_doc *d, size_t v, const char *what, size_t rec)
 int vqa_set_load(vqa_set *set, const char *questions_path, const char *ann_path, const char *res_path) {
     memset(set, 0, sizeof *set);
     json_doc qs = {0}, ann = {0}, res = {0};
-    qid_entry *index = NULL;
+    id_map index = {0};
     int rc = -1;
     /* The questions file is required by the official API (and checked for its shape), although
      * the accuracy only uses the annotations. */
@@ -90,7 +85,7 @@ int vqa_set_load(vqa_set *set, const char *questions_path, const char *ann_path,
         vqa_item *it = &set->items[set->n];
         json_get_many(x, a, akeys, f, 4);
         if (json_input_id_value(&ann, f[0], "question_id", rec, &it->question_id) != 0) goto done;
-        if (hmgeti(index, it->question_id) >= 0) {
+        if (id_map_get(&index, it->question_id) != ID_MAP_NONE) {
             vk_err_set("%s: annotations[%zu]: question_id %lld appears twice", ann_path, rec, it->question_id);
             goto done;
         }
@@ -118,7 +113,10 @@ int vqa_set_load(vqa_set *set, const char *questions_path, const char *ann_path,
                 goto done;
             it->n_gt++;
         }
-        hmput(index, it->question_id, set->n - 1);
+        if (id_map_put(&index, it->question_id, set->n - 1) != 0) {
+            vk_err_set("%s: out of memory", ann_path);
+            goto done;
+        }
     }
     json_doc_free(&ann);
     if (json_doc_read(&res, res_path) != 0) goto done;
@@ -137,14 +135,14 @@ int vqa_set_load(vqa_set *set, const char *questions_path, const char *ann_path,
         }
         json_get_many(res.t, r, rkeys, f, 2);
         if (json_input_id_value(&res, f[0], "question_id", rec, &id) != 0) goto done;
-        ptrdiff_t at = hmgeti(index, id);
-        if (at < 0) {
+        size_t at = id_map_get(&index, id);
+        if (at == ID_MAP_NONE) {
             vk_err_set("%s: record %zu: question_id %lld is not in the annotations %s (the official loadRes rejects "
                        "such results)",
                        res_path, rec, id, ann_path);
             goto done;
         }
-        vqa_item *it = &set->items[index[at].value];
+        vqa_item *it = &set->items[at];
         char *ans = dup_text(&res, f[1], "answer", rec);
         if (!ans) goto done;
         if (it->answer) {
@@ -165,7 +163,7 @@ int vqa_set_load(vqa_set *set, const char *questions_path, const char *ann_path,
     }
     rc = 0;
 done:
-    hmfree(index);
+    id_map_free(&index);
     json_doc_free(&qs);
     json_doc_free(&ann);
     json_doc_free(&res);
