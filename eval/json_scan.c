@@ -15,12 +15,22 @@ struct json_index {
     ix_entry *e; /* in order of start (the order validation opens them) */
     size_t n, cap;
     size_t cursor; /* where the last look-up ended: navigation mostly moves forward */
+    int shared;    /* e belongs to another index (json_index_share) */
 };
 
 void json_index_free(json_index *ix) {
     if (!ix) return;
-    free(ix->e);
+    if (!ix->shared) free(ix->e);
     free(ix);
+}
+
+json_index *json_index_share(const json_index *ix) {
+    json_index *c = ix ? malloc(sizeof *c) : NULL;
+    if (!c) return NULL;
+    *c = *ix;
+    c->cursor = 0;
+    c->shared = 1;
+    return c;
 }
 
 typedef struct {

@@ -39,6 +39,9 @@ int json_scan_validate(const char *s, size_t len, size_t *root);
  * memory or a text of 4 GiB or more; navigation then scans). Free with json_index_free. */
 int json_scan_validate_indexed(const char *s, size_t len, size_t *root, json_index **ix);
 void json_index_free(json_index *ix);
+/* Another cursor over the same index, for navigating the text from a second thread (NULL when
+ * ix is NULL or out of memory: that thread then scans). Free it before the index it shares. */
+json_index *json_index_share(const json_index *ix);
 
 /* Navigation on validated text. v is a value offset; JSON_NONE is "no value" everywhere. */
 int json_type(json_text t, size_t v);
