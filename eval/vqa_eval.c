@@ -14,6 +14,7 @@
 #include "eval/eval.h"
 #include "eval/text.h"
 #include "util/error.h"
+#include "util/pair_run.h"
 
 #include "util/ds.h"
 
@@ -396,30 +397,51 @@ static double question_accuracy(const vqa_item *q, char **buf, size_t *cap, span
     return s / q->n_gt;
 }
 
+/* Accuracies of questions [first, end) into acc[] (0..1), with this part's own scratch. */
+typedef struct {
+    const vqa_set *set;
+    double *acc;
+    size_t first, end;
+} accuracy_part;
+
+static int accuracy_job(void *p) {
+    accuracy_part *part = p;
+    char *buf = NULL;
+    size_t cap = 0, ans_cap = 0;
+    span *ans = NULL;
+    int rc = 0;
+    for (size_t i = part->first; i < part->end && rc == 0; i++)
+        if ((part->acc[i] = question_accuracy(&part->set->items[i], &buf, &cap, &ans, &ans_cap)) < 0)
+            rc = vk_err_set("VQA evaluation: out of memory");
+    free(buf);
+    free(ans);
+    return rc;
+}
+
 int vqa_evaluate(const vqa_set *set, vqa_result *out) {
     memset(out, 0, sizeof *out);
     if (set->n == 0) return vk_err_set("no questions to score");
     out->per_question = malloc(set->n * sizeof *out->per_question);
     out->per_question_rounded = malloc(set->n * sizeof *out->per_question_rounded);
-    char *buf = NULL;
-    size_t cap = 0, ans_cap = 0;
-    span *ans = NULL;
     group_entry *answer_index = NULL, *question_index = NULL;
     if (!out->per_question || !out->per_question_rounded) goto oom;
+    /* the questions' accuracies in two halves at once (per_question holds them for now), then
+     * the sums in question order, as one thread would make them */
+    accuracy_part a = {set, out->per_question, 0, set->n / 2}, b = {set, out->per_question, set->n / 2, set->n};
+    if (pair_run(accuracy_job, &a, accuracy_job, &b) != 0) goto oom;
     double sum = 0;
     for (size_t i = 0; i < set->n; i++) {
         const vqa_item *q = &set->items[i];
-        double a = question_accuracy(q, &buf, &cap, &ans, &ans_cap);
-        if (a < 0) goto oom;
-        sum += a;
-        out->per_question[i] = 100 * a;
-        out->per_question_rounded[i] = vqa_round2(100 * a);
+        double acc = out->per_question[i];
+        sum += acc;
+        out->per_question[i] = 100 * acc;
+        out->per_question_rounded[i] = vqa_round2(100 * acc);
         ptrdiff_t ga = group_of(&out->per_answer_type, &out->n_answer_types, &answer_index, q->answer_type);
         ptrdiff_t gq = group_of(&out->per_question_type, &out->n_question_types, &question_index, q->question_type);
         if (ga < 0 || gq < 0) goto oom;
-        out->per_answer_type[ga].acc += a; /* running sums, in question order, as Python's sum() */
+        out->per_answer_type[ga].acc += acc; /* running sums, in question order, as Python's sum() */
         out->per_answer_type[ga].n++;
-        out->per_question_type[gq].acc += a;
+        out->per_question_type[gq].acc += acc;
         out->per_question_type[gq].n++;
     }
     out->overall = 100 * sum / (double)set->n;
@@ -431,14 +453,10 @@ int vqa_evaluate(const vqa_set *set, vqa_result *out) {
             lists[l][g].acc = 100 * lists[l][g].acc / (double)lists[l][g].n;
             lists[l][g].rounded = vqa_round2(lists[l][g].acc);
         }
-    free(buf);
-    free(ans);
     shfree(answer_index);
     shfree(question_index);
     return 0;
 oom:
-    free(buf);
-    free(ans);
     shfree(answer_index);
     shfree(question_index);
     vqa_result_free(out);
