@@ -149,6 +149,7 @@ typedef struct {
     size_t n;
     size_t n_duplicate_results;    /* results given twice: the last one counts (as in vqa.py) */
     long long first_duplicate;
+    struct text_pool *pool; /* holds the items' strings and gt arrays (vqa_set_load); NULL: each is malloc'd */
 } vqa_set;
 
 /* Questions file (VQA v2), annotations file, results [{"question_id": int, "answer": str}].

@@ -2,6 +2,7 @@
 #include "eval/json_input.h"
 #include "eval/json_scan.h"
 #include "eval/text.h"
+#include "eval/text_pool.h"
 #include <cjson/cJSON.h>
 #include "util/error.h"
 #include "util/fileio.h"
@@ -195,7 +196,7 @@ int json_input_id(const json_doc *d, size_t obj, const char *field, size_t rec, 
     return json_input_id_value(d, json_get(d->t, obj, field), field, rec, out);
 }
 
-int json_input_text(const json_doc *d, size_t v, const char *what, size_t rec, char **out) {
+int json_input_text_pooled(const json_doc *d, size_t v, const char *what, size_t rec, text_pool *pool, char **out) {
     const char *path = d->path;
     if (v == JSON_NONE) return vk_err_set("%s: record %zu has no \"%s\"", path, rec, what);
     if (json_type(d->t, v) != JT_STRING) return vk_err_set("%s: record %zu: \"%s\" is not a string", path, rec, what);
@@ -205,7 +206,7 @@ int json_input_text(const json_doc *d, size_t v, const char *what, size_t rec, c
     if (n > EVAL_MAX_TEXT_BYTES)
         return vk_err_set("%s: record %zu: \"%s\" is %zu bytes long, more than the %d-byte limit for one text", path, rec,
                           what, n, EVAL_MAX_TEXT_BYTES);
-    char *s = malloc(n + 1);
+    char *s = pool ? text_pool_alloc(pool, n + 1) : malloc(n + 1);
     if (!s) return vk_err_set("%s: out of memory", path);
     if (escaped) {
         json_str_decode(d->t, v, s);
@@ -215,4 +216,8 @@ int json_input_text(const json_doc *d, size_t v, const char *what, size_t rec, c
     }
     *out = s;
     return 0;
+}
+
+int json_input_text(const json_doc *d, size_t v, const char *what, size_t rec, char **out) {
+    return json_input_text_pooled(d, v, what, rec, NULL, out);
 }

@@ -9,6 +9,7 @@
 #include "eval/eval.h"
 #include "eval/id_map.h"
 #include "eval/json_input.h"
+#include "eval/text_pool.h"
 #include "util/error.h"
 #include "util/pair_run.h"
 
@@ -17,6 +18,13 @@
 #include <string.h>
 
 void vqa_set_free(vqa_set *set) {
+    if (set->pool) { /* every string and gt array is in it */
+        text_pool_free(set->pool);
+        free(set->pool);
+        free(set->items);
+        memset(set, 0, sizeof *set);
+        return;
+    }
     for (size_t i = 0; i < set->n; i++) {
         vqa_item *q = &set->items[i];
         free(q->question_type);
@@ -29,9 +37,9 @@ void vqa_set_free(vqa_set *set) {
     memset(set, 0, sizeof *set);
 }
 
-static char *dup_text(const json_doc *d, size_t v, const char *what, size_t rec) {
+static char *dup_text(const json_doc *d, size_t v, const char *what, size_t rec, text_pool *pool) {
     char *s;
-    return json_input_text(d, v, what, rec, &s) == 0 ? s : NULL;
+    return json_input_text_pooled(d, v, what, rec, pool, &s) == 0 ? s : NULL;
 }
 
 /* A part's first error: the record it is at (SIZE_MAX: at the file level, before any record)
@@ -58,8 +66,9 @@ typedef struct {
     const char *questions_path, *res_path;
     part_error q_err, r_err; /* r_err.rec: the record the results stopped at */
     long long *res_id;       /* results up to the first bad record, in file order */
-    char **res_answer;
+    char **res_answer;       /* in pool */
     size_t n_res;
+    text_pool pool;
 } side_files;
 
 /* The questions file is required by the official API (and checked for its shape), although
@@ -130,7 +139,7 @@ static void read_results(side_files *f) {
         }
         /* an unknown id is reported before a later bad answer: keep the id, fail after it */
         f->res_id[f->n_res] = id;
-        if (!(f->res_answer[f->n_res] = dup_text(&res, fld[1], "answer", rec))) {
+        if (!(f->res_answer[f->n_res] = dup_text(&res, fld[1], "answer", rec, &f->pool))) {
             part_fail(&f->r_err, rec);
             f->r_err.rec = rec; /* record rec's id is known (n_res counts it below) */
             f->n_res++;
@@ -149,7 +158,7 @@ static int side_job(void *p) {
 }
 
 static void side_free(side_files *f) {
-    for (size_t k = 0; k < f->n_res; k++) free(f->res_answer[k]);
+    text_pool_free(&f->pool);
     free(f->res_id);
     free(f->res_answer);
     free(f->q_err.msg);
@@ -165,22 +174,24 @@ typedef struct {
     size_t first, end; /* records [first, end) */
     size_t at;         /* offset of record first */
     part_error err;
+    text_pool pool;    /* the part's strings */
 } ann_part;
 
 /* The texts of an annotation whose members are f (question_type, answer_type, answers). */
-static int read_annotation_texts(const json_doc *ann, json_text x, const size_t *f, size_t rec, vqa_item *it) {
+static int read_annotation_texts(const json_doc *ann, json_text x, const size_t *f, size_t rec, vqa_item *it,
+                                 text_pool *pool) {
     const char *path = ann->path;
-    if (!(it->question_type = dup_text(ann, f[1], "question_type", rec)) ||
-        !(it->answer_type = dup_text(ann, f[2], "answer_type", rec)))
+    if (!(it->question_type = dup_text(ann, f[1], "question_type", rec, pool)) ||
+        !(it->answer_type = dup_text(ann, f[2], "answer_type", rec, pool)))
         return -1;
     size_t answers = f[3];
     int na = json_type(x, answers) == JT_ARRAY ? (int)json_count(x, answers) : 0;
     if (na < 1)
         return vk_err_set("%s: annotations[%zu]: \"answers\" must be a non-empty array of {\"answer\": str}", path, rec);
-    if (!(it->gt = calloc((size_t)na, sizeof *it->gt))) return vk_err_set("%s: out of memory", path);
+    if (!(it->gt = text_pool_alloc(pool, (size_t)na * sizeof *it->gt))) return vk_err_set("%s: out of memory", path);
     for (size_t g = json_first(x, answers); g != JSON_NONE; g = json_next(x, g)) {
         if (json_type(x, g) != JT_OBJECT) return vk_err_set("%s: annotations[%zu]: an answer is not an object", path, rec);
-        if (!(it->gt[it->n_gt] = dup_text(ann, json_get(x, g, "answer"), "answer", rec))) return -1;
+        if (!(it->gt[it->n_gt] = dup_text(ann, json_get(x, g, "answer"), "answer", rec, pool))) return -1;
         it->n_gt++;
     }
     return 0;
@@ -188,21 +199,21 @@ static int read_annotation_texts(const json_doc *ann, json_text x, const size_t 
 
 /* Record rec at offset a into *it (which owns what it got, even on failure). Returns 0, -1
  * on a problem before its question_id was read, -2 after (a repeated id is reported first). */
-static int read_annotation(const json_doc *ann, json_text x, size_t a, size_t rec, vqa_item *it) {
+static int read_annotation(const json_doc *ann, json_text x, size_t a, size_t rec, vqa_item *it, text_pool *pool) {
     static const char *const akeys[4] = {"question_id", "question_type", "answer_type", "answers"};
     const char *path = ann->path;
     if (json_type(x, a) != JT_OBJECT) return vk_err_set("%s: annotations[%zu] is not an object", path, rec);
     size_t f[4];
     json_get_many(x, a, akeys, f, 4);
     if (json_input_id_value(ann, f[0], "question_id", rec, &it->question_id) != 0) return -1;
-    return read_annotation_texts(ann, x, f, rec, it) == 0 ? 0 : -2;
+    return read_annotation_texts(ann, x, f, rec, it, pool) == 0 ? 0 : -2;
 }
 
 static int ann_job(void *p) {
     ann_part *part = p;
     size_t a = part->at;
     for (size_t rec = part->first; rec < part->end; rec++, a = json_next(part->x, a)) {
-        int rc = read_annotation(part->ann, part->x, a, rec, &part->items[rec]);
+        int rc = read_annotation(part->ann, part->x, a, rec, &part->items[rec], &part->pool);
         if (rc != 0) {
             part_fail(&part->err, rec);
             part->err.id_read = rc == -2;
@@ -217,16 +228,19 @@ static int ann_job(void *p) {
 static int read_annotations(vqa_set *set, const json_doc *ann, size_t alist, id_map *index) {
     json_text x = ann->t;
     size_t n = json_count(x, alist);
-    if (!(set->items = calloc(n, sizeof *set->items))) return vk_err_set("%s: out of memory", ann->path);
+    set->pool = calloc(1, sizeof *set->pool);
+    if (!set->pool || !(set->items = calloc(n, sizeof *set->items))) return vk_err_set("%s: out of memory", ann->path);
     set->n = n; /* every item owns its strings from here on, for vqa_set_free */
     size_t h = n / 2, mid = json_first(x, alist);
     for (size_t k = 0; k < h; k++) mid = json_next(x, mid);
     json_text xb = x;
     xb.ix = json_index_share(x.ix);
-    ann_part pa = {ann, x, set->items, 0, h, json_first(x, alist), {0, 0, NULL, 0}};
-    ann_part pb = {ann, xb, set->items, h, n, mid, {0, 0, NULL, 0}};
+    ann_part pa = {ann, x, set->items, 0, h, json_first(x, alist), {0, 0, NULL, 0}, {NULL}};
+    ann_part pb = {ann, xb, set->items, h, n, mid, {0, 0, NULL, 0}, {NULL}};
     pair_run(ann_job, &pa, ann_job, &pb);
     json_index_free(xb.ix);
+    text_pool_join(set->pool, &pa.pool);
+    text_pool_join(set->pool, &pb.pool);
     /* the first problem in record order: a repeated id, or a record that failed to read */
     const ann_part *bad = pa.err.failed ? &pa : pb.err.failed ? &pb : NULL;
     size_t stop = bad ? bad->err.rec + (size_t)bad->err.id_read : n; /* ids read, in record order */
@@ -282,12 +296,8 @@ static int match_results(vqa_set *set, side_files *f, const id_map *index, const
                               f->res_path, k, f->res_id[k], ann_path);
         if (f->r_err.failed && k == f->r_err.rec) break; /* its answer was the problem */
         vqa_item *it = &set->items[at];
-        if (it->answer) {
-            if (set->n_duplicate_results++ == 0) set->first_duplicate = f->res_id[k];
-            free(it->answer);
-        }
-        it->answer = f->res_answer[k];
-        f->res_answer[k] = NULL;
+        if (it->answer && set->n_duplicate_results++ == 0) set->first_duplicate = f->res_id[k];
+        it->answer = f->res_answer[k]; /* the pool keeps the one replaced */
     }
     if (f->r_err.failed) return part_report(&f->r_err);
     for (size_t i = 0; i < set->n; i++) {
@@ -304,7 +314,7 @@ static int match_results(vqa_set *set, side_files *f, const id_map *index, const
 
 int vqa_set_load(vqa_set *set, const char *questions_path, const char *ann_path, const char *res_path) {
     memset(set, 0, sizeof *set);
-    side_files side = {questions_path, res_path, {0, 0, NULL, 0}, {0, 0, NULL, 0}, NULL, NULL, 0};
+    side_files side = {questions_path, res_path, {0, 0, NULL, 0}, {0, 0, NULL, 0}, NULL, NULL, 0, {NULL}};
     ann_file ann = {ann_path, {0}, JSON_NONE, 0, NULL};
     id_map index = {0};
     /* the questions and results files beside the annotation file */
@@ -317,6 +327,7 @@ int vqa_set_load(vqa_set *set, const char *questions_path, const char *ann_path,
     if (rc == 0) rc = read_annotations(set, &ann.doc, ann.alist, &index);
     json_doc_free(&ann.doc);
     if (rc == 0) rc = match_results(set, &side, &index, ann_path);
+    if (set->pool) text_pool_join(set->pool, &side.pool); /* the answers now belong to the set */
     id_map_free(&index);
     side_free(&side);
     free(ann.msg);
