@@ -1278,6 +1278,18 @@ static int emit(sbuf *line, const lx *L, size_t s, size_t n, tok_kind kind, cons
     return rc;
 }
 
+/* emit() for a plain ASCII word (fast_word's tokens): lower-cased straight into the line; a
+ * word of letters is never one of the dropped punctuation tokens. */
+static int emit_word(sbuf *line, const lx *L, size_t s, size_t n) {
+    if (sb_reserve(line, n + 1) != 0) return -1;
+    char *o = line->buf + line->len;
+    if (line->len) *o++ = ' ';
+    for (size_t k = 0; k < n; k++) *o++ = (char)lc(L->t[s + k]);
+    *o = 0;
+    line->len = (size_t)(o - line->buf);
+    return 0;
+}
+
 static char *sb_take(sbuf *s) {
     if (!s->buf) return strdup("");
     char *r = s->buf;
@@ -1314,7 +1326,7 @@ static int scan(scan_part *p) {
         }
         size_t e = fast_word(L, i);
         if (e > i) {
-            rc = emit(&p->line, L, i, e - i, K_PLAIN, NULL);
+            rc = emit_word(&p->line, L, i, e - i);
             i = e;
             continue;
         }
