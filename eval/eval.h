@@ -28,7 +28,9 @@
  *     vqa_set_free(&v);
  *
  * Every function that can fail sets vk_err (util/error.h) with the file and the problem and
- * returns -1 / NULL; nothing here prints or exits. All text is UTF-8. */
+ * returns -1 / NULL; nothing here prints or exits. All text is UTF-8. Loading, tokenising and
+ * scoring use a second thread (util/pair_run.h; VLKIT_SCORE_THREADS=1 keeps one); the results
+ * and errors never depend on it. */
 #ifndef VLKIT_EVAL_EVAL_H
 #define VLKIT_EVAL_EVAL_H
 
