@@ -97,12 +97,16 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < NCOMMANDS; i++) {
         if (strcmp(argv[1], commands[i].name) != 0) continue;
-        /* every command allocates and frees large buffers: start under the malloc tunables
-         * (util/cpu_tune.h; a re-exec of this small binary, ~1 ms; `score` on 5,000 images:
-         * 0.27 s -> 0.16 s) */
+        /* every command allocates and frees large buffers: it runs under vlkit's malloc
+         * settings (util/cpu_tune.h; `score` on 5,000 images: 0.27 s -> 0.16 s). The pure-C
+         * commands set them in-process; the libtorch ones need them from the start (its
+         * threads' arenas), hence a re-exec of this small binary first. */
+        if (commands[i].run) {
+            vk_malloc_tune_here();
+            return commands[i].run(argc - 1, argv + 1);
+        }
         if (vk_cpu_tune_env()) execv("/proc/self/exe", argv);
-        return commands[i].run ? commands[i].run(argc - 1, argv + 1)
-                               : run_torch_command(commands[i].torch_symbol, argc - 1, argv + 1, argv);
+        return run_torch_command(commands[i].torch_symbol, argc - 1, argv + 1, argv);
     }
     fprintf(stderr, "vlkit: error: unknown command '%s'\n", argv[1]);
     usage(stderr);

@@ -4,10 +4,13 @@
  * order; a result for an unknown image is an error (loadRes asserts); two results for one image
  * are an error (the BLEU scorer asserts one hypothesis per image). */
 #include "eval/eval.h"
+#include "eval/id_map.h"
 #include "eval/json_input.h"
 #include "util/error.h"
+#include "util/pair_run.h"
 
 #include "util/ds.h"
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,14 +23,9 @@ typedef struct {
 } image_rec;
 
 typedef struct {
-    long long key;
-    size_t value; /* index into images */
-} id_entry;
-
-typedef struct {
     const char *path;
     image_rec *images; /* stb_ds array, annotation order */
-    id_entry *index;   /* id -> images index */
+    id_map index;      /* id -> images index */
 } ann_table;
 
 static void ann_table_free(ann_table *t) {
@@ -37,22 +35,30 @@ static void ann_table_free(ann_table *t) {
         free(t->images[i].cand);
     }
     arrfree(t->images);
-    hmfree(t->index);
+    id_map_free(&t->index);
 }
 
+/* The images index of id, added when new; ID_MAP_NONE when out of memory (error set). */
 static size_t image_slot(ann_table *t, long long id) {
-    ptrdiff_t at = hmgeti(t->index, id);
-    if (at >= 0) return t->index[at].value;
+    size_t at = id_map_get(&t->index, id);
+    if (at != ID_MAP_NONE) return at;
     image_rec r = {id, NULL, NULL, 0, 0};
     arrput(t->images, r);
     size_t slot = arrlenu(t->images) - 1;
-    hmput(t->index, id, slot);
+    if (id_map_put(&t->index, id, slot) != 0) {
+        vk_err_set("%s: out of memory", t->path);
+        return ID_MAP_NONE;
+    }
     return slot;
 }
 
 /* Takes ownership of c. */
 static int add_ref(ann_table *t, long long id, char *c) {
     size_t slot = image_slot(t, id); /* may grow t->images: index it afterwards */
+    if (slot == ID_MAP_NONE) {
+        free(c);
+        return -1;
+    }
     arrput(t->images[slot].refs, c);
     return 0;
 }
@@ -95,7 +101,7 @@ static int load_coco(ann_table *t, const json_doc *d) {
         long long id;
         if (json_type(x, im) != JT_OBJECT) return vk_err_set("%s: images[%zu] is not an object", t->path, rec);
         if (json_input_id(d, im, "id", rec, &id) != 0) return vk_err_prefix("images");
-        image_slot(t, id);
+        if (image_slot(t, id) == ID_MAP_NONE) return -1;
     }
     /* With an "images" list, it alone defines the known images (as COCO.getImgIds does). */
     size_t n_known = arrlenu(t->images);
@@ -109,7 +115,7 @@ static int load_coco(ann_table *t, const json_doc *d) {
         json_get_many(x, a, keys, f, 2);
         if (json_input_id_value(d, f[0], "image_id", rec, &id) != 0 || json_input_text(d, f[1], "caption", rec, &cap) != 0)
             return vk_err_prefix("annotations");
-        if (imgs != JSON_NONE && hmgeti(t->index, id) < 0) {
+        if (imgs != JSON_NONE && id_map_get(&t->index, id) == ID_MAP_NONE) {
             /* annotation of an image missing from "images": COCO keeps it out of getImgIds() */
             free(cap);
             continue;
@@ -133,7 +139,7 @@ static int load_karpathy(ann_table *t, const json_doc *d) {
         int k = f[0] != JSON_NONE ? 0 : f[1] != JSON_NONE ? 1 : 2;
         long long id;
         if (json_input_id_value(d, f[k], keys[k], rec, &id) != 0) return vk_err_prefix("images");
-        image_slot(t, id);
+        if (image_slot(t, id) == ID_MAP_NONE) return -1;
         size_t sents = f[3];
         if (json_type(x, sents) != JT_ARRAY) return vk_err_set("%s: images[%zu]: \"sentences\" is not an array", t->path, rec);
         for (size_t s = json_first(x, sents); s != JSON_NONE; s = json_next(x, s)) {
@@ -169,7 +175,7 @@ static int load_records(ann_table *t, const json_doc *d) {
         }
         size_t c = f[2] != JSON_NONE ? f[2] : f[3];
         if (c == JSON_NONE) return vk_err_set("%s: record %zu has no \"caption\" or \"captions\"", t->path, rec);
-        image_slot(t, id);
+        if (image_slot(t, id) == ID_MAP_NONE) return -1;
         if (json_type(x, c) == JT_ARRAY) {
             for (size_t s = json_first(x, c); s != JSON_NONE; s = json_next(x, s)) {
                 char *cap;
@@ -256,62 +262,117 @@ int caption_refs_load(caption_set *set, const char *ann_path) {
     return rc;
 }
 
+/* The results file as (image_id, caption) records, read beside the annotations (util/pair_run.h);
+ * matched to them afterwards. Stops at the first record it cannot read (failed, rec). */
+typedef struct {
+    const char *path;
+    long long *id;
+    char **cap; /* malloc'd; NULL once moved into the set */
+    size_t n;
+    int failed;
+    size_t rec;  /* the record that failed (SIZE_MAX: the file itself) */
+    char *msg;
+} result_list;
+
+static int read_results(void *p) {
+    result_list *r = p;
+    json_doc res = {0};
+    int rc = json_doc_read(&res, r->path);
+    if (rc == 0 && json_type(res.t, res.root) != JT_ARRAY)
+        rc = vk_err_set("%s: results must be a JSON array of {\"image_id\": int, \"caption\": str}", r->path);
+    size_t n = rc == 0 ? json_count(res.t, res.root) : 0;
+    if (rc == 0 && (!(r->id = malloc((n ? n : 1) * sizeof *r->id)) || !(r->cap = malloc((n ? n : 1) * sizeof *r->cap))))
+        rc = vk_err_set("%s: out of memory", r->path);
+    r->rec = SIZE_MAX;
+    static const char *const keys[2] = {"image_id", "caption"};
+    size_t rec = 0;
+    for (size_t v = rc == 0 ? json_first(res.t, res.root) : JSON_NONE; v != JSON_NONE; v = json_next(res.t, v), rec++) {
+        size_t f[2];
+        if (json_type(res.t, v) != JT_OBJECT) {
+            rc = vk_err_set("%s: record %zu is not an object", r->path, rec);
+            r->rec = rec;
+            break;
+        }
+        json_get_many(res.t, v, keys, f, 2);
+        if (json_input_id_value(&res, f[0], "image_id", rec, &r->id[r->n]) != 0 ||
+            json_input_text(&res, f[1], "caption", rec, &r->cap[r->n]) != 0) {
+            rc = -1;
+            r->rec = rec;
+            break;
+        }
+        r->n++;
+    }
+    if (rc != 0) {
+        r->failed = 1;
+        r->msg = strdup(vk_err_msg());
+    }
+    json_doc_free(&res);
+    return 0;
+}
+
+typedef struct {
+    ann_table *t;
+    const char *path;
+    int rc;
+    char *msg;
+} ann_load;
+
+static int load_annotations_job(void *p) {
+    ann_load *a = p;
+    json_doc root = {0};
+    a->rc = load_annotations(a->t, a->path, &root);
+    json_doc_free(&root); /* the references are copied out */
+    if (a->rc == 0 && arrlenu(a->t->images) == 0) a->rc = vk_err_set("%s: no images with captions", a->path);
+    if (a->rc != 0) a->msg = strdup(vk_err_msg());
+    return 0;
+}
+
 int caption_set_load(caption_set *set, const char *ann_path, const char *res_path) {
     memset(set, 0, sizeof *set);
     ann_table t;
-    json_doc root = {0}, res = {0};
-    int rc = load_annotations(&t, ann_path, &root);
-    json_doc_free(&root); /* the references are copied out: unmap before the results */
-    if (rc == 0 && arrlenu(t.images) == 0) rc = vk_err_set("%s: no images with captions", ann_path);
-    if (rc == 0 && json_doc_read(&res, res_path) != 0) rc = -1;
-    if (rc == 0 && json_type(res.t, res.root) != JT_ARRAY)
-        rc = vk_err_set("%s: results must be a JSON array of {\"image_id\": int, \"caption\": str}", res_path);
+    ann_load al = {&t, ann_path, 0, NULL};
+    result_list res = {res_path, NULL, NULL, 0, 0, 0, NULL};
+    pair_run(load_annotations_job, &al, read_results, &res);
+    int rc = 0;
+    if (al.rc != 0) rc = vk_err_set("%s", al.msg ? al.msg : "out of memory");
+    if (rc == 0 && res.failed && res.rec == SIZE_MAX) rc = vk_err_set("%s", res.msg ? res.msg : "out of memory");
+    /* the checks against the annotations, in record order; then a record that could not be read */
     size_t rec = 0;
-    static const char *const keys[2] = {"image_id", "caption"};
-    for (size_t r = rc == 0 ? json_first(res.t, res.root) : JSON_NONE; r != JSON_NONE; r = json_next(res.t, r), rec++) {
-        long long id;
-        char *cap;
-        size_t f[2];
-        if (json_type(res.t, r) != JT_OBJECT) {
-            rc = vk_err_set("%s: record %zu is not an object", res_path, rec);
-            break;
-        }
-        json_get_many(res.t, r, keys, f, 2);
-        if (json_input_id_value(&res, f[0], "image_id", rec, &id) != 0 ||
-            json_input_text(&res, f[1], "caption", rec, &cap) != 0) {
-            rc = -1;
-            break;
-        }
-        ptrdiff_t at = hmgeti(t.index, id);
-        if (at < 0) {
+    for (; rc == 0 && rec < res.n; rec++) {
+        long long id = res.id[rec];
+        size_t at = id_map_get(&t.index, id);
+        if (at == ID_MAP_NONE) {
             rc = vk_err_set("%s: record %zu: image_id %lld is not in the annotations %s (the official loadRes "
                             "rejects such results)",
                             res_path, rec, id, ann_path);
-            free(cap);
             break;
         }
-        image_rec *im = &t.images[t.index[at].value];
+        image_rec *im = &t.images[at];
         if (im->has_res) {
             rc = vk_err_set("%s: record %zu: a second result for image_id %lld (first in record %zu); one caption per "
                             "image is scored",
                             res_path, rec, id, im->res_rec);
-            free(cap);
             break;
         }
         if (arrlen(im->refs) == 0) {
             rc = vk_err_set("%s: image_id %lld has a result but no reference captions in %s", res_path, id, ann_path);
-            free(cap);
             break;
         }
         im->has_res = 1;
         im->res_rec = rec;
-        im->cand = cap;
+        im->cand = res.cap[rec];
+        res.cap[rec] = NULL;
     }
-    if (rc == 0 && rec == 0) rc = vk_err_set("%s: no results", res_path);
+    if (rc == 0 && res.failed) rc = vk_err_set("%s", res.msg ? res.msg : "out of memory");
+    if (rc == 0 && res.n == 0) rc = vk_err_set("%s: no results", res_path);
     if (rc == 0) rc = build_items(set, &t, 1);
     if (rc == 0 && (!(set->ann_path = strdup(ann_path)) || !(set->res_path = strdup(res_path))))
         rc = vk_err_set("out of memory");
-    json_doc_free(&res);
+    for (size_t k = 0; k < res.n; k++) free(res.cap[k]);
+    free(res.id);
+    free(res.cap);
+    free(res.msg);
+    free(al.msg);
     ann_table_free(&t);
     if (rc != 0) caption_set_free(set);
     return rc;

@@ -1,6 +1,7 @@
 /* caption_scores.c — run the chosen caption metrics over an evaluated set in one call. */
 #include "eval/eval.h"
 #include "util/error.h"
+#include "util/pair_run.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +11,42 @@ void caption_scores_free(caption_scores *s) {
     free(s->per_image_rouge);
     free(s->per_image_cider);
     memset(s, 0, sizeof *s);
+}
+
+/* BLEU and CIDEr-D share the n-gram counts; ROUGE-L is on its own, so it runs beside their
+ * counting, and then BLEU beside CIDEr-D (the jobs write disjoint fields of out). */
+typedef struct {
+    const caption_set *set;
+    const cider_df *df;
+    int metrics;
+    caption_scores *out;
+    caption_ngrams *g;
+} score_job;
+
+static int count_ngrams(void *p) {
+    score_job *j = p;
+    if (!(j->metrics & (CAPTION_METRIC_BLEU | CAPTION_METRIC_CIDER))) return 0;
+    return (j->g = caption_ngrams_build(j->set->items, j->set->n)) ? 0 : -1;
+}
+
+static int rouge_metric(void *p) {
+    score_job *j = p;
+    if (!(j->metrics & CAPTION_METRIC_ROUGE)) return 0;
+    return rouge_score(j->set->items, j->set->n, &j->out->rouge_l, j->out->per_image_rouge);
+}
+
+static int cider_metric(void *p) {
+    score_job *j = p;
+    if (!(j->metrics & CAPTION_METRIC_CIDER)) return 0;
+    return cider_score(j->g, j->df, &j->out->cider, j->out->per_image_cider, NULL, &j->out->cider_stats);
+}
+
+static int bleu_metric(void *p) {
+    score_job *j = p;
+    if (!(j->metrics & CAPTION_METRIC_BLEU)) return 0;
+    int rc = bleu_score(j->g, &j->out->bleu_stats, j->out->per_image_bleu);
+    memcpy(j->out->bleu, j->out->bleu_stats.bleu, sizeof j->out->bleu);
+    return rc;
 }
 
 int caption_scores_compute(const caption_set *set, const cider_df *df, int metrics, int per_image,
@@ -24,21 +61,11 @@ int caption_scores_compute(const caption_set *set, const cider_df *df, int metri
         if ((metrics & CAPTION_METRIC_CIDER) && !(out->per_image_cider = calloc(n, sizeof *out->per_image_cider)))
             goto oom;
     }
-    if (metrics & (CAPTION_METRIC_BLEU | CAPTION_METRIC_CIDER)) {
-        caption_ngrams *g = caption_ngrams_build(set->items, n);
-        if (!g) goto fail;
-        int rc = 0;
-        if (metrics & CAPTION_METRIC_BLEU) {
-            rc = bleu_score(g, &out->bleu_stats, out->per_image_bleu);
-            memcpy(out->bleu, out->bleu_stats.bleu, sizeof out->bleu);
-        }
-        if (rc == 0 && (metrics & CAPTION_METRIC_CIDER))
-            rc = cider_score(g, df, &out->cider, out->per_image_cider, NULL, &out->cider_stats);
-        caption_ngrams_free(g);
-        if (rc != 0) goto fail;
-    }
-    if ((metrics & CAPTION_METRIC_ROUGE) && rouge_score(set->items, n, &out->rouge_l, out->per_image_rouge) != 0)
-        goto fail;
+    score_job j = {set, df, metrics, out, NULL};
+    int rc = pair_run(count_ngrams, &j, rouge_metric, &j);
+    if (rc == 0 && j.g) rc = pair_run(bleu_metric, &j, cider_metric, &j); /* BLEU's error first, as before */
+    caption_ngrams_free(j.g);
+    if (rc != 0) goto fail;
     return 0;
 oom:
     vk_err_set("scoring: out of memory");

@@ -28,7 +28,9 @@
  *     vqa_set_free(&v);
  *
  * Every function that can fail sets vk_err (util/error.h) with the file and the problem and
- * returns -1 / NULL; nothing here prints or exits. All text is UTF-8. */
+ * returns -1 / NULL; nothing here prints or exits. All text is UTF-8. Loading, tokenising and
+ * scoring use a second thread (util/pair_run.h; VLKIT_SCORE_THREADS=1 keeps one); the results
+ * and errors never depend on it. */
 #ifndef VLKIT_EVAL_EVAL_H
 #define VLKIT_EVAL_EVAL_H
 
@@ -149,6 +151,7 @@ typedef struct {
     size_t n;
     size_t n_duplicate_results;    /* results given twice: the last one counts (as in vqa.py) */
     long long first_duplicate;
+    struct text_pool *pool; /* holds the items' strings and gt arrays (vqa_set_load); NULL: each is malloc'd */
 } vqa_set;
 
 /* Questions file (VQA v2), annotations file, results [{"question_id": int, "answer": str}].

@@ -2,6 +2,7 @@
 #include "eval/json_input.h"
 #include "eval/json_scan.h"
 #include "eval/text.h"
+#include "eval/text_pool.h"
 #include <cjson/cJSON.h>
 #include "util/error.h"
 #include "util/fileio.h"
@@ -141,7 +142,7 @@ int json_doc_read(json_doc *d, const char *path) {
     d->path = path;
     /* Fast path: a strict JSON file, mapped and checked in place. */
     if (vk_map_file(path, &d->map) == 0) {
-        if (d->map.size && json_scan_validate((const char *)d->map.data, d->map.size, &d->root) == 0) {
+        if (d->map.size && json_scan_validate_indexed((const char *)d->map.data, d->map.size, &d->root, &d->t.ix) == 0) {
             d->t.s = (const char *)d->map.data;
             d->t.len = d->map.size;
             return 0;
@@ -157,7 +158,7 @@ int json_doc_read(json_doc *d, const char *path) {
     if (!d->owned) return vk_err_set("%s: out of memory", path);
     d->t.s = d->owned;
     d->t.len = strlen(d->owned);
-    if (json_scan_validate(d->t.s, d->t.len, &d->root) != 0) {
+    if (json_scan_validate_indexed(d->t.s, d->t.len, &d->root, &d->t.ix) != 0) {
         json_doc_free(d);
         return vk_err_set("%s: not valid JSON (nested too deeply)", path);
     }
@@ -165,6 +166,7 @@ int json_doc_read(json_doc *d, const char *path) {
 }
 
 void json_doc_free(json_doc *d) {
+    json_index_free(d->t.ix);
     vk_unmap_file(&d->map);
     free(d->owned);
     memset(d, 0, sizeof *d);
@@ -194,7 +196,7 @@ int json_input_id(const json_doc *d, size_t obj, const char *field, size_t rec, 
     return json_input_id_value(d, json_get(d->t, obj, field), field, rec, out);
 }
 
-int json_input_text(const json_doc *d, size_t v, const char *what, size_t rec, char **out) {
+int json_input_text_pooled(const json_doc *d, size_t v, const char *what, size_t rec, text_pool *pool, char **out) {
     const char *path = d->path;
     if (v == JSON_NONE) return vk_err_set("%s: record %zu has no \"%s\"", path, rec, what);
     if (json_type(d->t, v) != JT_STRING) return vk_err_set("%s: record %zu: \"%s\" is not a string", path, rec, what);
@@ -204,7 +206,7 @@ int json_input_text(const json_doc *d, size_t v, const char *what, size_t rec, c
     if (n > EVAL_MAX_TEXT_BYTES)
         return vk_err_set("%s: record %zu: \"%s\" is %zu bytes long, more than the %d-byte limit for one text", path, rec,
                           what, n, EVAL_MAX_TEXT_BYTES);
-    char *s = malloc(n + 1);
+    char *s = pool ? text_pool_alloc(pool, n + 1) : malloc(n + 1);
     if (!s) return vk_err_set("%s: out of memory", path);
     if (escaped) {
         json_str_decode(d->t, v, s);
@@ -214,4 +216,8 @@ int json_input_text(const json_doc *d, size_t v, const char *what, size_t rec, c
     }
     *out = s;
     return 0;
+}
+
+int json_input_text(const json_doc *d, size_t v, const char *what, size_t rec, char **out) {
+    return json_input_text_pooled(d, v, what, rec, NULL, out);
 }

@@ -33,5 +33,8 @@ int json_input_id(const json_doc *d, size_t obj, const char *field, size_t rec, 
 int json_input_id_value(const json_doc *d, size_t v, const char *field, size_t rec, long long *out);
 /* A string value (JSON_NONE = missing) of at most EVAL_MAX_TEXT_BYTES: *out is a malloc'd copy. */
 int json_input_text(const json_doc *d, size_t v, const char *what, size_t rec, char **out);
+/* The same, the copy made in pool (eval/text_pool.h). */
+struct text_pool;
+int json_input_text_pooled(const json_doc *d, size_t v, const char *what, size_t rec, struct text_pool *pool, char **out);
 
 #endif

@@ -8,15 +8,52 @@
 /* ------------------------------------------------------------------ validation */
 
 typedef struct {
+    uint32_t start, end; /* offsets of a container's '{' / '[' and just past its close */
+} ix_entry;
+
+struct json_index {
+    ix_entry *e; /* in order of start (the order validation opens them) */
+    size_t n, cap;
+    size_t cursor; /* where the last look-up ended: navigation mostly moves forward */
+    int shared;    /* e belongs to another index (json_index_share) */
+};
+
+void json_index_free(json_index *ix) {
+    if (!ix) return;
+    if (!ix->shared) free(ix->e);
+    free(ix);
+}
+
+json_index *json_index_share(const json_index *ix) {
+    json_index *c = ix ? malloc(sizeof *c) : NULL;
+    if (!c) return NULL;
+    *c = *ix;
+    c->cursor = 0;
+    c->shared = 1;
+    return c;
+}
+
+typedef struct {
     const unsigned char *s;
     size_t len, i;
+    json_index *ix; /* being built, or NULL */
 } vstate;
 
 static int is_ws(unsigned char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
 
-static void skip_ws(vstate *v) {
+static inline void skip_ws(vstate *v) {
     while (v->i < v->len && is_ws(v->s[v->i])) v->i++;
 }
+
+/* Bytes that continue a string without a closer look: printable ASCII except '"' and '\\'. */
+static const unsigned char str_plain[256] = {
+#define R8(x) x, x, x, x, x, x, x, x
+    R8(0), R8(0), R8(0), R8(0),                                        /* 0x00-0x1f: control */
+    1, 1, 0, 1, 1, 1, 1, 1, R8(1), R8(1), R8(1),                       /* 0x20-0x3f, '"' = 0x22 */
+    R8(1), R8(1), R8(1), 1, 1, 1, 1, 0, 1, 1, 1,                       /* 0x40-0x5f, '\\' = 0x5c */
+    R8(1), R8(1), R8(1), R8(1),                                        /* 0x60-0x7f */
+#undef R8
+};
 
 static int hex4(const unsigned char *p, unsigned *out) {
     unsigned x = 0;
@@ -56,7 +93,7 @@ static int v_string(vstate *v) {
     const unsigned char *s = v->s;
     size_t i = v->i + 1, len = v->len;
     for (;;) {
-        while (i < len && s[i] >= 0x20 && s[i] < 0x80 && s[i] != '"' && s[i] != '\\') i++;
+        while (i < len && str_plain[s[i]]) i++;
         if (i >= len) return -1;
         unsigned c = s[i];
         if (c == '"') break;
@@ -119,14 +156,35 @@ static int v_number(vstate *v) {
 
 static int v_value(vstate *v, int depth);
 
+/* Record the container opening at v->i; returns its slot (or SIZE_MAX without an index). */
+static size_t ix_open(vstate *v) {
+    json_index *ix = v->ix;
+    if (!ix) return SIZE_MAX;
+    if (ix->n == ix->cap) {
+        size_t cap = ix->cap ? ix->cap * 2 : 4096;
+        ix_entry *e = realloc(ix->e, cap * sizeof *e);
+        if (!e) { /* no index then: navigation scans */
+            json_index_free(ix);
+            v->ix = NULL;
+            return SIZE_MAX;
+        }
+        ix->e = e;
+        ix->cap = cap;
+    }
+    ix->e[ix->n].start = (uint32_t)v->i;
+    return ix->n++;
+}
+
 static int v_container(vstate *v, int depth) {
     if (depth >= JSON_SCAN_MAX_DEPTH) return -1;
+    size_t slot = ix_open(v);
     int obj = v->s[v->i] == '{';
     unsigned char close = obj ? '}' : ']';
     v->i++;
     skip_ws(v);
     if (v->i < v->len && v->s[v->i] == close) {
         v->i++;
+        if (v->ix && slot != SIZE_MAX) v->ix->e[slot].end = (uint32_t)v->i;
         return 0;
     }
     for (;;) {
@@ -147,6 +205,7 @@ static int v_container(vstate *v, int depth) {
         }
         if (v->s[v->i] != close) return -1;
         v->i++;
+        if (v->ix && slot != SIZE_MAX) v->ix->e[slot].end = (uint32_t)v->i;
         return 0;
     }
 }
@@ -170,14 +229,30 @@ static int v_value(vstate *v, int depth) {
     }
 }
 
-int json_scan_validate(const char *s, size_t len, size_t *root) {
-    vstate v = {(const unsigned char *)s, len, 0};
-    skip_ws(&v);
-    size_t r = v.i;
-    if (v_value(&v, 0) != 0) return -1;
-    skip_ws(&v);
-    if (v.i != len) return -1;
+static int validate(vstate *v, size_t *root) {
+    skip_ws(v);
+    size_t r = v->i;
+    if (v_value(v, 0) != 0) return -1;
+    skip_ws(v);
+    if (v->i != v->len) return -1;
     *root = r;
+    return 0;
+}
+
+int json_scan_validate(const char *s, size_t len, size_t *root) {
+    vstate v = {(const unsigned char *)s, len, 0, NULL};
+    return validate(&v, root);
+}
+
+int json_scan_validate_indexed(const char *s, size_t len, size_t *root, json_index **ix) {
+    vstate v = {(const unsigned char *)s, len, 0, NULL};
+    *ix = NULL;
+    if (len < UINT32_MAX) v.ix = calloc(1, sizeof *v.ix);
+    if (validate(&v, root) != 0) {
+        json_index_free(v.ix);
+        return -1;
+    }
+    *ix = v.ix;
     return 0;
 }
 
@@ -188,17 +263,47 @@ static size_t ws(json_text t, size_t i) {
     return i;
 }
 
-/* Offset past the closing quote of the string opening at i. */
+/* Offset past the closing quote of the string opening at i (validated: it has one). Strings
+ * are short: a byte loop beats a memchr call. */
 static size_t str_end(json_text t, size_t i) {
     const char *s = t.s;
     i++;
     for (;;) {
-        const char *q = memchr(s + i, '"', t.len - i);
-        size_t at = (size_t)(q - s), bs = 0;
-        while (at - bs > i && s[at - bs - 1] == '\\') bs++;
-        if (bs % 2 == 0) return at + 1;
-        i = at + 1;
+        char c = s[i];
+        if (c == '"') return i + 1;
+        i += c == '\\' ? 2 : 1; /* an escape: the next byte never closes the string */
     }
+}
+
+/* End of the container at v from the index: a galloping search from the cursor. */
+static size_t ix_end(json_index *ix, size_t v) {
+    const ix_entry *e = ix->e;
+    size_t n = ix->n, lo, hi; /* the slot is in [lo, hi) */
+    size_t c = ix->cursor < n ? ix->cursor : n - 1;
+    if (e[c].start == v) {
+        lo = c;
+        hi = c + 1;
+    } else if (e[c].start < v) {
+        size_t step = 1;
+        lo = c + 1;
+        while (lo + step < n && e[lo + step - 1].start < v) step *= 2;
+        hi = lo + step < n ? lo + step : n;
+    } else {
+        size_t step = 1;
+        hi = c;
+        while (hi > step && e[hi - step].start > v) step *= 2;
+        lo = hi > step ? hi - step : 0;
+    }
+    while (lo < hi) { /* first slot with start >= v */
+        size_t mid = lo + (hi - lo) / 2;
+        if (e[mid].start < v)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo >= n || e[lo].start != v) return SIZE_MAX; /* not a container start: scan */
+    ix->cursor = lo + 1; /* the next look-up is usually a later container */
+    return e[lo].end;
 }
 
 int json_type(json_text t, size_t v) {
@@ -223,6 +328,8 @@ size_t json_end(json_text t, size_t v) {
     case 'f': return v + 5;
     case '{':
     case '[': {
+        size_t end = t.ix ? ix_end(t.ix, v) : SIZE_MAX;
+        if (end != SIZE_MAX) return end;
         size_t depth = 0, i = v;
         for (;;) {
             /* jump to the next character that matters */
@@ -318,12 +425,20 @@ void json_get_many(json_text t, size_t obj, const char *const *keys, size_t *out
         klen[j] = strlen(keys[j]);
     }
     for (size_t k = json_member_first(t, obj); k != JSON_NONE && left > 0;) {
-        size_t val = json_member_value(t, k);
+        /* the key's raw text, read once for all the wanted keys */
+        const char *p = t.s + k + 1;
+        size_t len = 0;
+        while (p[len] != '"' && p[len] != '\\') len++;
+        int escaped = p[len] == '\\';
+        size_t key_end = escaped ? str_end(t, k) : k + len + 2;
+        size_t val = ws(t, ws(t, key_end) + 1); /* past ':' */
         for (int j = 0; j < n; j++)
-            if (out[j] == JSON_NONE && key_eq(t, k, keys[j], klen[j])) {
+            if (out[j] == JSON_NONE && (escaped ? key_eq(t, k, keys[j], klen[j])
+                                                : len == klen[j] && memcmp(p, keys[j], len) == 0)) {
                 out[j] = val;
                 left--;
             }
+        if (!left) break; /* found them all: no need to skip this value */
         size_t i = ws(t, json_end(t, val));
         k = t.s[i] == ',' ? ws(t, i + 1) : JSON_NONE;
     }
@@ -339,7 +454,7 @@ size_t json_get(json_text t, size_t obj, const char *key) {
 
 json_text json_str_raw(json_text t, size_t v, int *escaped) {
     size_t e = str_end(t, v);
-    json_text r = {t.s + v + 1, e - v - 2};
+    json_text r = {t.s + v + 1, e - v - 2, NULL};
     *escaped = memchr(r.s, '\\', r.len) != NULL;
     return r;
 }

@@ -21,14 +21,27 @@
 
 enum { JT_NONE, JT_OBJECT, JT_ARRAY, JT_STRING, JT_NUMBER, JT_TRUE, JT_FALSE, JT_NULL };
 
+/* Where every object and array of a validated text ends (json_scan_validate_indexed): with it,
+ * skipping a container is a look-up instead of a re-read of its contents, which made navigation
+ * read a VQA annotation file five times over. Not shared between threads (it keeps a cursor). */
+typedef struct json_index json_index;
+
 typedef struct {
     const char *s;
     size_t len;
+    json_index *ix; /* NULL: containers are skipped by scanning */
 } json_text;
 
 /* 0 when s[0..len) is one JSON value (with JSON whitespace around it) this reader accepts;
  * *root = its offset. -1 otherwise (no message: the caller falls back to cJSON). */
 int json_scan_validate(const char *s, size_t len, size_t *root);
+/* The same, and *ix = the text's container index (NULL when it could not be built: out of
+ * memory or a text of 4 GiB or more; navigation then scans). Free with json_index_free. */
+int json_scan_validate_indexed(const char *s, size_t len, size_t *root, json_index **ix);
+void json_index_free(json_index *ix);
+/* Another cursor over the same index, for navigating the text from a second thread (NULL when
+ * ix is NULL or out of memory: that thread then scans). Free it before the index it shares. */
+json_index *json_index_share(const json_index *ix);
 
 /* Navigation on validated text. v is a value offset; JSON_NONE is "no value" everywhere. */
 int json_type(json_text t, size_t v);

@@ -30,7 +30,8 @@ struct caption_ngrams {
     size_t n_ngrams;
     ngram_key *keys;      /* per n-gram id (stb_ds array) */
     uint8_t *order;       /* per n-gram id: n (1..4) (stb_ds array) */
-    char **vocab;         /* word id -> word (vocab[0] unused) (stb_ds array) */
+    char **vocab;         /* word id -> word (vocab[0] unused), pointers into vocab_pool */
+    char *vocab_pool;     /* the words' text, NUL-terminated one after another */
     size_t n_vocab;
 };
 

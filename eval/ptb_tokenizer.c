@@ -17,6 +17,7 @@
 #include "eval/ptb_chars.h"
 #include "eval/text.h"
 #include "util/error.h"
+#include "util/pair_run.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -1277,6 +1278,18 @@ static int emit(sbuf *line, const lx *L, size_t s, size_t n, tok_kind kind, cons
     return rc;
 }
 
+/* emit() for a plain ASCII word (fast_word's tokens): lower-cased straight into the line; a
+ * word of letters is never one of the dropped punctuation tokens. */
+static int emit_word(sbuf *line, const lx *L, size_t s, size_t n) {
+    if (sb_reserve(line, n + 1) != 0) return -1;
+    char *o = line->buf + line->len;
+    if (line->len) *o++ = ' ';
+    for (size_t k = 0; k < n; k++) *o++ = (char)lc(L->t[s + k]);
+    *o = 0;
+    line->len = (size_t)(o - line->buf);
+    return 0;
+}
+
 static char *sb_take(sbuf *s) {
     if (!s->buf) return strdup("");
     char *r = s->buf;
@@ -1284,6 +1297,92 @@ static char *sb_take(sbuf *s) {
     s->buf = NULL;
     s->len = s->cap = 0;
     return r;
+}
+
+/* One stretch of the scan: from position i with line index li and the current line's tokens
+ * in line, until position stop (or the end); res[li] gets each finished line. */
+typedef struct {
+    const lx *L;
+    char **res;
+    size_t n_lines, i, stop, li;
+    sbuf line;
+} scan_part;
+
+static int scan(scan_part *p) {
+    const lx *L = p->L;
+    size_t i = p->i;
+    int rc = 0;
+    while (i < p->stop && rc == 0) {
+        /* a space or a line end: no rule starts there but the skip and the line break (checked
+         * against the full search on random text), and they are every other token */
+        if (L->t[i] == ' ') {
+            while (i < L->n && ptb_is_space(L->t[i])) i++;
+            continue;
+        }
+        if (L->t[i] == '\n') {
+            if (p->li < p->n_lines && !(p->res[p->li++] = sb_take(&p->line))) rc = -1;
+            i++;
+            continue;
+        }
+        size_t e = fast_word(L, i);
+        if (e > i) {
+            rc = emit_word(&p->line, L, i, e - i);
+            i = e;
+            continue;
+        }
+        cand c;
+        lex_one(L, i, &c);
+        if (c.kind == K_NEWLINE) {
+            if (p->li < p->n_lines && !(p->res[p->li++] = sb_take(&p->line))) rc = -1;
+        } else if (c.kind != K_SKIP && c.kind != K_DELETE) {
+            rc = emit(&p->line, L, i, c.emit, c.kind, c.fixed);
+        }
+        i += c.advance ? c.advance : 1;
+    }
+    p->i = i;
+    /* at the end: the last line, and lines that the final rstrip() removed (they tokenise to "") */
+    while (rc == 0 && i >= L->n && p->li < p->n_lines)
+        if (!(p->res[p->li++] = sb_take(&p->line))) rc = -1;
+    return rc == 0 ? 0 : vk_err_set("tokenizer: out of memory");
+}
+
+static int scan_job(void *p) { return scan(p); }
+
+/* Below this many lines one thread does it all. */
+#define PTB_SPLIT_MIN_LINES 2000
+
+/* Tokenise L into res[0..n). With two threads, the second half of the lines is scanned on its
+ * own from the start of line h, speculating that the first half's scan arrives exactly at the
+ * '\n' before it, as line h-1's end (the lexer's state is only its position, so the second scan
+ * is then exactly the sequential one). A token that runs across that '\n' (an SGML attribute
+ * value may) shows as the first scan stopping elsewhere: the second half is dropped and the
+ * first scan goes on to the end, as one thread would have. */
+static int scan_all(const lx *L, const size_t *line_start, size_t n, char **res) {
+    scan_part a = {L, res, n, 0, L->n, 0, {NULL, 0, 0}};
+    size_t h = n / 2, p = h ? line_start[h] - 1 : 0; /* p: the '\n' that ends line h-1 */
+    if (n >= PTB_SPLIT_MIN_LINES && pair_run_threads() && p < L->n) {
+        scan_part b = {L, res, n, p + 1, L->n, h, {NULL, 0, 0}};
+        a.stop = p;
+        int rc = pair_run(scan_job, &a, scan_job, &b);
+        free(b.line.buf);
+        if (rc == 0 && a.i == p && a.li == h - 1) {
+            res[a.li++] = sb_take(&a.line); /* the '\n' at p */
+            free(a.line.buf);
+            return res[h - 1] ? 0 : vk_err_set("tokenizer: out of memory");
+        }
+        for (size_t k = h; k < n; k++) { /* not the sequential scan's lines: redo them */
+            free(res[k]);
+            res[k] = NULL;
+        }
+        if (rc != 0) {
+            free(a.line.buf);
+            return -1;
+        }
+        a.stop = L->n;
+    }
+    int rc = scan(&a);
+    free(a.line.buf);
+    return rc;
 }
 
 int ptb_tokenize_lines(const char *const *captions, size_t n, char **out) {
@@ -1311,50 +1410,31 @@ int ptb_tokenize_lines(const char *const *captions, size_t n, char **out) {
     for (size_t i = 0; i < n; i++) {
         if (i) cps[k++] = '\n';
         line_start[i] = k;
-        const char *s = captions[i];
-        size_t len = strlen(s), p = 0;
-        while (p < len) {
-            uint32_t c = text_utf8_next(s, &p);
-            if (ptb_is_newline(c)) c = ' ';
+        const unsigned char *s = (const unsigned char *)captions[i];
+        size_t p = 0;
+        for (;;) {
+            uint32_t c = s[p];
+            if (c == 0) break;
+            if (c < 0x80) { /* ASCII: the line breaks among it are \n \r VT FF */
+                p++;
+                if (c == '\n' || c == '\r' || c == 0x0B || c == 0x0C) c = ' ';
+            } else {
+                c = text_utf8_next((const char *)s, &p);
+                if (ptb_is_newline(c)) c = ' ';
+            }
             cps[k++] = c;
         }
     }
     line_start[n] = k;
     while (k > 0 && text_py_isspace(cps[k - 1])) k--; /* sentences.rstrip() */
     lx L = {cps, k};
-    sbuf line = {NULL, 0, 0};
-    size_t li = 0, i = 0;
-    int rc = 0;
-    while (i < L.n && rc == 0) {
-        size_t e = fast_word(&L, i);
-        if (e > i) {
-            rc = emit(&line, &L, i, e - i, K_PLAIN, NULL);
-            i = e;
-            continue;
-        }
-        cand c;
-        lex_one(&L, i, &c);
-        if (c.kind == K_NEWLINE) {
-            if (li < n) res[li++] = sb_take(&line);
-        } else if (c.kind != K_SKIP && c.kind != K_DELETE) {
-            rc = emit(&line, &L, i, c.emit, c.kind, c.fixed);
-        }
-        i += c.advance ? c.advance : 1;
-    }
-    /* the last line, and lines that the final rstrip() removed (they tokenise to "") */
-    while (rc == 0 && li < n) {
-        res[li++] = sb_take(&line);
-        if (!res[li - 1]) rc = -1;
-    }
-    free(line.buf);
+    int rc = scan_all(&L, line_start, n, res);
     free(cps);
     free(line_start);
-    for (size_t j = 0; j < n && rc == 0; j++)
-        if (!res[j]) rc = -1;
     if (rc != 0) {
         for (size_t j = 0; j < n; j++) free(res[j]);
         free(res);
-        return vk_err_set("tokenizer: out of memory");
+        return -1;
     }
     memcpy(out, res, n * sizeof *out);
     free(res);

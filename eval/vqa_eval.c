@@ -14,12 +14,21 @@
 #include "eval/eval.h"
 #include "eval/text.h"
 #include "util/error.h"
+#include "util/pair_run.h"
 
+#include "util/ds.h"
+
+#include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static const char vqa_punct[] = ";/[]\"{}()=+\\_-><@`,?!";
+/* the official punct list: ; / [ ] " { } ( ) = + \ _ - > < @ ` , ? ! */
+static const unsigned char is_mark[256] = {[';'] = 1, ['/'] = 1, ['['] = 1, [']'] = 1, ['"'] = 1, ['{'] = 1,
+                                           ['}'] = 1, ['('] = 1, [')'] = 1, ['='] = 1, ['+'] = 1, ['\\'] = 1,
+                                           ['_'] = 1, ['-'] = 1, ['>'] = 1, ['<'] = 1, ['@'] = 1, ['`'] = 1,
+                                           [','] = 1, ['?'] = 1, ['!'] = 1};
 
 /* contractions table of vqaEval.py (keys with capitals never match after lower-casing; kept so
  * the table is the official one) */
@@ -59,31 +68,68 @@ static const char *const number_words[][2] = {{"none", "0"},  {"zero", "0"}, {"o
                                               {"three", "3"}, {"four", "4"}, {"five", "5"}, {"six", "6"},
                                               {"seven", "7"}, {"eight", "8"}, {"nine", "9"}, {"ten", "10"}};
 
+#define N_CONTRACTIONS (sizeof contractions / sizeof contractions[0])
+
+/* The contractions by hash of the key (keys are distinct), so a word costs one chain walk
+ * instead of a scan of the 120 entries (most of the normalisation time before). */
+static uint8_t contraction_head[256], contraction_next[N_CONTRACTIONS]; /* entry index + 1, 0 = end */
+static pthread_once_t contraction_once = PTHREAD_ONCE_INIT;
+
+static unsigned word_hash(const char *w, size_t n) {
+    unsigned h = 2166136261u; /* FNV-1a */
+    for (size_t k = 0; k < n; k++) h = (h ^ (unsigned char)w[k]) * 16777619u;
+    return h & 255;
+}
+
+static void contraction_index(void) {
+    for (size_t k = N_CONTRACTIONS; k-- > 0;) {
+        unsigned h = word_hash(contractions[k][0], strlen(contractions[k][0]));
+        contraction_next[k] = contraction_head[h];
+        contraction_head[h] = (uint8_t)(k + 1);
+    }
+}
+
+/* The contraction listed for word w[0..n), or NULL. */
+static const char *contraction_of(const char *w, size_t n) {
+    pthread_once(&contraction_once, contraction_index);
+    for (unsigned e = contraction_head[word_hash(w, n)]; e; e = contraction_next[e - 1]) {
+        const char *key = contractions[e - 1][0];
+        if (strncmp(key, w, n) == 0 && key[n] == 0) return contractions[e - 1][1];
+    }
+    return NULL;
+}
+
 static int is_d(char c) { return c >= '0' && c <= '9'; }
 
-char *vqa_process_punctuation(const char *in) {
-    size_t n = strlen(in);
+/* processPunctuation of in[0..n) into out (n + 1 bytes); returns the output length. */
+static size_t punct_into(const char *in, size_t n, char *out) {
     int digit_comma_digit = 0;
     for (size_t i = 0; i + 2 < n && !digit_comma_digit; i++)
         if (is_d(in[i]) && in[i + 1] == ',' && is_d(in[i + 2])) digit_comma_digit = 1;
-    /* For each mark: delete it everywhere, or turn it into a space everywhere. */
-    int del[256] = {0};
-    for (const char *p = vqa_punct; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        int d = digit_comma_digit;
-        for (size_t i = 0; i < n && !d; i++)
-            if ((unsigned char)in[i] == c && ((i + 1 < n && in[i + 1] == ' ') || (i > 0 && in[i - 1] == ' '))) d = 1;
-        del[c] = d ? 1 : 2;
-    }
-    char *out = malloc(n + 1);
-    if (!out) return NULL;
-    size_t o = 0;
+    /* For each mark: delete it everywhere (1) when some occurrence touches a space or the text
+     * has digit,digit, else turn it into a space everywhere (2). One pass finds the marks that
+     * touch a space. */
+    unsigned char del[256];
+    memset(del, 0, sizeof del);
+    int any = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)in[i];
-        if (del[c] == 1) continue;
-        out[o++] = del[c] == 2 ? ' ' : (char)c;
+        if (!is_mark[c]) continue;
+        any = 1;
+        if (!del[c]) del[c] = 2;
+        if (digit_comma_digit || (i + 1 < n && in[i + 1] == ' ') || (i > 0 && in[i - 1] == ' ')) del[c] = 1;
     }
-    out[o] = 0;
+    size_t o = 0;
+    if (!any) {
+        memcpy(out, in, n);
+        o = n;
+    } else {
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)in[i];
+            if (del[c] == 1) continue;
+            out[o++] = del[c] == 2 ? ' ' : (char)c;
+        }
+    }
     /* periods not followed by an ASCII digit: the first 32 are removed */
     size_t w = 0;
     int removed = 0;
@@ -95,24 +141,43 @@ char *vqa_process_punctuation(const char *in) {
         out[w++] = out[i];
     }
     out[w] = 0;
+    return w;
+}
+
+char *vqa_process_punctuation(const char *in) {
+    size_t n = strlen(in);
+    char *out = malloc(n + 1);
+    if (out) punct_into(in, n, out);
     return out;
 }
 
-char *vqa_process_digit_article(const char *in) {
-    char *low = text_lower(in, strlen(in));
-    if (!low) return NULL;
-    size_t n = strlen(low);
-    /* every output word is a word of the input or a shorter/longer mapped form: bound the size */
-    char *out = malloc(n * 2 + 16);
-    if (!out) {
-        free(low);
-        return NULL;
+/* Room processDigitArticle may need for an n-byte input: lower-casing at most doubles it, and
+ * every output word is an input word or a mapped form of at most twice its length + 16. */
+static size_t digit_article_room(size_t n) { return (2 * n) * 2 + 16 + 1; }
+
+/* processDigitArticle of in[0..n) into out (digit_article_room(n) bytes); returns the length,
+ * or (size_t)-1 when out of memory (only non-ASCII text is lower-cased through the heap). */
+static size_t digit_article_into(const char *in, size_t n, char *out) {
+    int ascii = 1;
+    for (size_t k = 0; k < n && ascii; k++) ascii = (unsigned char)in[k] < 0x80;
+    char *heap = NULL;
+    const char *low = in;
+    if (ascii) {
+        /* lower-case into the tail of out: words are copied forward from there, and the output
+         * (at most 2n + 16 bytes) never reaches the unread part of the input */
+        char *t = out + digit_article_room(n) - n - 1;
+        for (size_t k = 0; k < n; k++) t[k] = (char)(in[k] >= 'A' && in[k] <= 'Z' ? in[k] + 32 : in[k]);
+        low = t;
+    } else {
+        if (!(heap = text_lower(in, n))) return (size_t)-1;
+        low = heap;
+        n = strlen(heap);
     }
     size_t o = 0, i = 0;
     while (i < n) {
         /* str.split(): runs of Unicode whitespace separate words */
         size_t j = i;
-        uint32_t c = text_utf8_next(low, &j);
+        uint32_t c = (unsigned char)low[i] < 0x80 ? (unsigned char)low[j++] : text_utf8_next(low, &j);
         if (text_py_isspace(c)) {
             i = j;
             continue;
@@ -120,7 +185,7 @@ char *vqa_process_digit_article(const char *in) {
         size_t s = i;
         while (i < n) {
             j = i;
-            c = text_utf8_next(low, &j);
+            c = (unsigned char)low[i] < 0x80 ? (unsigned char)low[j++] : text_utf8_next(low, &j);
             if (text_py_isspace(c)) break;
             i = j;
         }
@@ -136,64 +201,106 @@ char *vqa_process_digit_article(const char *in) {
         if ((wl == 1 && word[0] == 'a') || (wl == 2 && memcmp(word, "an", 2) == 0) ||
             (wl == 3 && memcmp(word, "the", 3) == 0))
             continue;
-        for (size_t k = 0; k < sizeof contractions / sizeof contractions[0]; k++)
-            if (contractions[k][0][0] == word[0] && strlen(contractions[k][0]) == wl && memcmp(contractions[k][0], word, wl) == 0) {
-                word = contractions[k][1];
-                wl = strlen(word);
-                break;
-            }
+        const char *full = contraction_of(word, wl);
+        if (full) {
+            word = full;
+            wl = strlen(word);
+        }
         if (o) out[o++] = ' ';
-        memcpy(out + o, word, wl);
+        memmove(out + o, word, wl);
         o += wl;
     }
     out[o] = 0;
-    free(low);
+    free(heap);
+    return o;
+}
+
+char *vqa_process_digit_article(const char *in) {
+    size_t n = strlen(in);
+    char *out = malloc(digit_article_room(n));
+    if (out && digit_article_into(in, n, out) == (size_t)-1) {
+        free(out);
+        out = NULL;
+    }
     return out;
 }
 
-/* "\n" and "\t" -> " ", then str.strip(). */
-static char *clean(const char *s) {
-    size_t n = strlen(s), a, len;
-    char *t = strdup(s);
-    if (!t) return NULL;
-    for (size_t i = 0; i < n; i++)
-        if (t[i] == '\n' || t[i] == '\t') t[i] = ' ';
-    text_py_strip(t, n, &a, &len);
-    memmove(t, t + a, len);
-    t[len] = 0;
-    return t;
+/* "\n" and "\t" -> " ", then str.strip(), of in[0..n) into out (n + 1 bytes); returns the length. */
+static size_t clean_into(const char *in, size_t n, char *out) {
+    size_t a, len;
+    for (size_t i = 0; i < n; i++) out[i] = in[i] == '\n' || in[i] == '\t' ? ' ' : in[i];
+    text_py_strip(out, n, &a, &len);
+    memmove(out, out + a, len);
+    out[len] = 0;
+    return len;
 }
 
-static int replace(char **slot, char *v) {
-    if (!v) return -1;
-    free(*slot);
-    *slot = v;
-    return 0;
-}
+/* One answer during normalisation: its text in a caller's buffer. */
+typedef struct {
+    char *s;
+    size_t len;
+} span;
 
-int vqa_normalize(char **gt, int n_gt, char **res) {
-    for (int k = 0; k < n_gt; k++)
-        if (replace(&gt[k], clean(gt[k])) != 0) return -1;
-    if (replace(res, clean(*res)) != 0) return -1;
+/* Bytes of scratch normalise() needs for an answer of n bytes (clean, punctuation, digits). */
+static size_t answer_room(size_t n) { return (n + 1) + (n + 1) + digit_article_room(n); }
+
+/* vqaEval.py's normalisation of n_gt + 1 answers (the human ones, then the result) in place:
+ * a[k] starts as an answer's text and ends as its normalised form, all inside buf, which has
+ * answer_room(len) bytes per answer. Returns 1 / 0 as vqa_normalize, -1 when out of memory. */
+static int normalise(span *a, int n_ans, char *buf) {
+    int n_gt = n_ans - 1;
+    char *p = buf;
+    for (int k = 0; k < n_ans; k++) {
+        size_t room = answer_room(a[k].len);
+        a[k].len = clean_into(a[k].s, a[k].len, p);
+        a[k].s = p;
+        p += room;
+    }
     int all_same = 1;
     for (int k = 1; k < n_gt && all_same; k++)
-        if (strcmp(gt[k], gt[0]) != 0) all_same = 0;
+        if (a[k].len != a[0].len || memcmp(a[k].s, a[0].s, a[0].len) != 0) all_same = 0;
     if (all_same) return 0;
-    for (int k = 0; k <= n_gt; k++) {
-        char **slot = k < n_gt ? &gt[k] : res;
-        char *p = vqa_process_punctuation(*slot);
-        if (!p) return -1;
-        char *d = vqa_process_digit_article(p);
-        free(p);
-        if (replace(slot, d) != 0) return -1;
+    for (int k = 0; k < n_ans; k++) {
+        char *punct = a[k].s + a[k].len + 1;
+        size_t pl = punct_into(a[k].s, a[k].len, punct);
+        char *digits = punct + pl + 1;
+        size_t dl = digit_article_into(punct, pl, digits);
+        if (dl == (size_t)-1) return -1;
+        a[k].s = digits;
+        a[k].len = dl;
     }
     return 1;
 }
 
-double vqa_round2(double x) {
-    /* Python 2.7's round(x, 2): the exact decimal value of x (glibc prints it exactly) rounded
-     * to 2 decimals with ties away from zero, then the nearest double to that decimal. */
-    if (!(x == x) || x > 9e13 || x < -9e13) return x;
+int vqa_normalize(char **gt, int n_gt, char **res) {
+    span *a = malloc((size_t)(n_gt + 1) * sizeof *a);
+    size_t room = 0;
+    for (int k = 0; a && k <= n_gt; k++) {
+        a[k].s = k < n_gt ? gt[k] : *res;
+        a[k].len = strlen(a[k].s);
+        room += answer_room(a[k].len);
+    }
+    char *buf = a ? malloc(room) : NULL;
+    char **out = buf ? calloc((size_t)(n_gt + 1), sizeof *out) : NULL;
+    int rc = out ? normalise(a, n_gt + 1, buf) : -1;
+    for (int k = 0; rc >= 0 && k <= n_gt; k++)
+        if (!(out[k] = strndup(a[k].s, a[k].len))) rc = -1;
+    for (int k = 0; rc >= 0 && k <= n_gt; k++) {
+        char **slot = k < n_gt ? &gt[k] : res;
+        free(*slot);
+        *slot = out[k];
+    }
+    if (rc < 0 && out)
+        for (int k = 0; k <= n_gt; k++) free(out[k]);
+    free(out);
+    free(buf);
+    free(a);
+    return rc;
+}
+
+/* Python 2.7's round(x, 2) by printing: the exact decimal value of x (glibc prints it exactly)
+ * rounded to 2 decimals with ties away from zero, then the nearest double to that decimal. */
+static double round2_printed(double x) {
     char buf[160];
     snprintf(buf, sizeof buf, "%.80f", x < 0 ? -x : x);
     char *dot = strchr(buf, '.');
@@ -202,6 +309,23 @@ double vqa_round2(double x) {
     n = n * 100 + (dot[1] - '0') * 10 + (dot[2] - '0');
     if (dot[3] >= '5') n++; /* at or above the half-way point: up (away from zero) */
     double v = (double)n / 100.0;
+    return x < 0 ? -v : v;
+}
+
+double vqa_round2(double x) {
+    if (!(x == x) || x > 9e13 || x < -9e13) return x;
+    /* The same decision without printing (a snprintf per question was most of the scoring):
+     * |x| * 100 = p + e exactly (fma gives the product's rounding error), f = floor(p) and
+     * r = p - f are exact, so r - 0.5 + e has the sign of the exact fraction minus one half.
+     * Only when that is within a hair of zero does the printed form decide. */
+    double ax = x < 0 ? -x : x;
+    double p = ax * 100.0, e = fma(ax, 100.0, -p), f = floor(p);
+    double d = (p - f) - 0.5 + e;
+    if (d > -1e-9 && d < 1e-9) return round2_printed(x);
+    double n = f;
+    if (p - f + e < 0) n = f - 1;      /* p was rounded up to an integer: the exact value is just below */
+    if (d > 0 || p - f + e < 0) n += 1; /* fraction at or above one half (or just below 1) */
+    double v = n / 100.0;
     return x < 0 ? -v : v;
 }
 
@@ -215,16 +339,83 @@ void vqa_result_free(vqa_result *r) {
     memset(r, 0, sizeof *r);
 }
 
-/* Index of name in groups (first-seen order), adding it when new. */
-static ptrdiff_t group_of(vqa_group **groups, size_t *n, const char *name) {
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp((*groups)[i].name, name) == 0) return (ptrdiff_t)i;
+typedef struct {
+    char *key;
+    size_t value;
+} group_entry;
+
+/* Index of name in groups (first-seen order), adding it when new; *index maps names to it. */
+static ptrdiff_t group_of(vqa_group **groups, size_t *n, group_entry **index, const char *name) {
+    ptrdiff_t at = shgeti(*index, name);
+    if (at >= 0) return (ptrdiff_t)(*index)[at].value;
     vqa_group *g = realloc(*groups, (*n + 1) * sizeof **groups);
     if (!g) return -1;
     *groups = g;
     memset(&g[*n], 0, sizeof g[*n]);
     if (!(g[*n].name = strdup(name))) return -1;
+    shput(*index, g[*n].name, *n); /* the key is the group's own copy of the name */
     return (ptrdiff_t)(*n)++;
+}
+
+/* Accuracy of question q (0..1): normalise copies of its answers in *buf (grown as needed),
+ * then the leave-one-out match count. -1 when out of memory. */
+static double question_accuracy(const vqa_item *q, char **buf, size_t *cap, span **ans, size_t *ans_cap) {
+    size_t n_ans = (size_t)q->n_gt + 1, room = 0;
+    if (n_ans > *ans_cap) {
+        span *a = realloc(*ans, n_ans * sizeof *a);
+        if (!a) return -1;
+        *ans = a;
+        *ans_cap = n_ans;
+    }
+    span *a = *ans;
+    for (size_t k = 0; k < n_ans; k++) {
+        a[k].s = k < (size_t)q->n_gt ? q->gt[k] : q->answer;
+        a[k].len = strlen(a[k].s);
+        room += answer_room(a[k].len);
+    }
+    if (room > *cap) {
+        char *b = realloc(*buf, room);
+        if (!b) return -1;
+        *buf = b;
+        *cap = room;
+    }
+    if (normalise(a, (int)n_ans, *buf) < 0) return -1;
+    const span *res = &a[q->n_gt];
+    int same[64], *is_res = q->n_gt <= 64 ? same : malloc((size_t)q->n_gt * sizeof *is_res);
+    if (!is_res) return -1;
+    int total = 0; /* human answers equal to the result */
+    for (int k = 0; k < q->n_gt; k++) {
+        is_res[k] = a[k].len == res->len && memcmp(a[k].s, res->s, res->len) == 0;
+        total += is_res[k];
+    }
+    double s = 0;
+    for (int k = 0; k < q->n_gt; k++) {
+        double v = (double)(total - is_res[k]) / 3; /* matches among the other answers */
+        s += v < 1 ? v : 1;
+    }
+    if (is_res != same) free(is_res);
+    return s / q->n_gt;
+}
+
+/* Accuracies of questions [first, end) into acc[] (0..1), with this part's own scratch. */
+typedef struct {
+    const vqa_set *set;
+    double *acc;
+    size_t first, end;
+} accuracy_part;
+
+static int accuracy_job(void *p) {
+    accuracy_part *part = p;
+    char *buf = NULL;
+    size_t cap = 0, ans_cap = 0;
+    span *ans = NULL;
+    int rc = 0;
+    for (size_t i = part->first; i < part->end && rc == 0; i++)
+        if ((part->acc[i] = question_accuracy(&part->set->items[i], &buf, &cap, &ans, &ans_cap)) < 0)
+            rc = vk_err_set("VQA evaluation: out of memory");
+    free(buf);
+    free(ans);
+    return rc;
 }
 
 int vqa_evaluate(const vqa_set *set, vqa_result *out) {
@@ -232,44 +423,25 @@ int vqa_evaluate(const vqa_set *set, vqa_result *out) {
     if (set->n == 0) return vk_err_set("no questions to score");
     out->per_question = malloc(set->n * sizeof *out->per_question);
     out->per_question_rounded = malloc(set->n * sizeof *out->per_question_rounded);
-    double *acc = malloc(set->n * sizeof *acc);
-    if (!out->per_question || !out->per_question_rounded || !acc) goto oom;
+    group_entry *answer_index = NULL, *question_index = NULL;
+    if (!out->per_question || !out->per_question_rounded) goto oom;
+    /* the questions' accuracies in two halves at once (per_question holds them for now), then
+     * the sums in question order, as one thread would make them */
+    accuracy_part a = {set, out->per_question, 0, set->n / 2}, b = {set, out->per_question, set->n / 2, set->n};
+    if (pair_run(accuracy_job, &a, accuracy_job, &b) != 0) goto oom;
     double sum = 0;
     for (size_t i = 0; i < set->n; i++) {
         const vqa_item *q = &set->items[i];
-        /* work on copies: the set keeps the answers as read */
-        char **gt = calloc((size_t)q->n_gt, sizeof *gt);
-        char *res = strdup(q->answer);
-        int ok = gt && res;
-        for (int k = 0; ok && k < q->n_gt; k++) ok = (gt[k] = strdup(q->gt[k])) != NULL;
-        if (ok) ok = vqa_normalize(gt, q->n_gt, &res) >= 0;
-        double a = 0;
-        if (ok) {
-            double s = 0;
-            for (int k = 0; k < q->n_gt; k++) {
-                int match = 0;
-                for (int j = 0; j < q->n_gt; j++)
-                    if (j != k && strcmp(gt[j], res) == 0) match++;
-                double v = (double)match / 3;
-                s += v < 1 ? v : 1;
-            }
-            a = s / q->n_gt;
-        }
-        if (gt)
-            for (int k = 0; k < q->n_gt; k++) free(gt[k]);
-        free(gt);
-        free(res);
-        if (!ok) goto oom;
-        acc[i] = a;
-        sum += a;
-        out->per_question[i] = 100 * a;
-        out->per_question_rounded[i] = vqa_round2(100 * a);
-        ptrdiff_t ga = group_of(&out->per_answer_type, &out->n_answer_types, q->answer_type);
-        ptrdiff_t gq = group_of(&out->per_question_type, &out->n_question_types, q->question_type);
+        double acc = out->per_question[i];
+        sum += acc;
+        out->per_question[i] = 100 * acc;
+        out->per_question_rounded[i] = vqa_round2(100 * acc);
+        ptrdiff_t ga = group_of(&out->per_answer_type, &out->n_answer_types, &answer_index, q->answer_type);
+        ptrdiff_t gq = group_of(&out->per_question_type, &out->n_question_types, &question_index, q->question_type);
         if (ga < 0 || gq < 0) goto oom;
-        out->per_answer_type[ga].acc += a; /* running sums, in question order, as Python's sum() */
+        out->per_answer_type[ga].acc += acc; /* running sums, in question order, as Python's sum() */
         out->per_answer_type[ga].n++;
-        out->per_question_type[gq].acc += a;
+        out->per_question_type[gq].acc += acc;
         out->per_question_type[gq].n++;
     }
     out->overall = 100 * sum / (double)set->n;
@@ -281,10 +453,12 @@ int vqa_evaluate(const vqa_set *set, vqa_result *out) {
             lists[l][g].acc = 100 * lists[l][g].acc / (double)lists[l][g].n;
             lists[l][g].rounded = vqa_round2(lists[l][g].acc);
         }
-    free(acc);
+    shfree(answer_index);
+    shfree(question_index);
     return 0;
 oom:
-    free(acc);
+    shfree(answer_index);
+    shfree(question_index);
     vqa_result_free(out);
     return vk_err_set("VQA evaluation: out of memory");
 }

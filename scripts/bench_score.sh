@@ -3,9 +3,10 @@
 #
 # Builds a 5,000-image x ~5-reference caption corpus from the medium fixture (5 copies, ids made
 # distinct) and a 20,000-question VQA set from vqa_small (20 copies), then runs `vlkit score`
-# with --timing, 3 rounds each, single-threaded as always. Prints vlkit's in-process stage
-# times (the scorers), the whole-process wall time, and a summary: the best whole-process time
-# beside the targets (0.12 s captions, 0.1 s VQA) and the official pipeline (6 s, 3.1 s).
+# with --timing, 3 rounds each (on 2 threads; VLKIT_SCORE_THREADS=1 in the environment for one).
+# Prints vlkit's in-process stage times (the scorers), the whole-process wall time, and a summary:
+# the best whole-process time beside the targets (0.12 s captions, 0.1 s VQA) and the
+# official pipeline (6 s, 3.1 s).
 #   bash scripts/bench_score.sh            (from the project root; VLKIT, VLKIT_FIXTURES optional)
 set -euo pipefail
 VLKIT=${VLKIT:-build/vlkit}

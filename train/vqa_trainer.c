@@ -306,7 +306,7 @@ static int evaluate(vqa_trainer *t) {
         }
     }
     double acc = NAN;
-    vqa_set set = {items, (size_t)n_items, 0, 0};
+    vqa_set set = {items, (size_t)n_items, 0, 0, NULL};
     if (!rc && n_items) {
         vqa_result r;
         if (vqa_evaluate(&set, &r) == 0) {

@@ -3,6 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <malloc.h>
+#include <stdint.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #if defined(__x86_64__) || defined(__i386__)
@@ -73,4 +76,21 @@ int vk_cpu_tune_env(void) {
     }
     setenv("VLKIT_TUNED", tuned[0] ? tuned : "none", 1);
     return reexec;
+}
+
+void vk_malloc_tune_here(void) {
+    const char *user = getenv("GLIBC_TUNABLES");
+    if (getenv("VLKIT_TUNED") || (user && strstr(user, "glibc.malloc."))) return; /* set at start-up already */
+    mallopt(M_MMAP_MAX, 0);
+    mallopt(M_TRIM_THRESHOLD, INT32_MAX);
+    mallopt(M_TOP_PAD, 64 << 20);
+    mallopt(M_ARENA_MAX, 1); /* a second thread allocates from the same heap, the one advised below */
+    /* Grow the heap once (by the pad) and ask for transparent huge pages on it above this block,
+     * as glibc.malloc.hugetlb=1 does at each growth. */
+    void *p = malloc(1 << 20);
+    uintptr_t huge = (uintptr_t)2 << 20, start = ((uintptr_t)p + huge - 1) & ~(huge - 1);
+    int got = p != NULL;
+    free(p);
+    uintptr_t top = (uintptr_t)sbrk(0) & ~(huge - 1);
+    if (got && top > start) madvise((void *)start, top - start, MADV_HUGEPAGE);
 }

@@ -61,6 +61,14 @@ static void same(json_text t, size_t v, const cJSON *c, int depth) {
     }
 }
 
+/* Every value ends at the same offset with and without the index (ti). */
+static void same_ends(json_text t, json_text ti, size_t v) {
+    if (json_end(ti, v) != json_end(t, v)) abort();
+    int ty = json_type(t, v);
+    if (ty == JT_ARRAY || ty == JT_OBJECT)
+        for (size_t x = json_first(t, v); x != JSON_NONE; x = json_next(t, x)) same_ends(t, ti, x);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t root;
     if (json_scan_validate((const char *)data, size, &root) != 0) return 0;
@@ -73,9 +81,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     size_t e = (size_t)(end - (const char *)data);
     while (e < size && (data[e] == ' ' || data[e] == '\t' || data[e] == '\n' || data[e] == '\r')) e++;
     if (e != size) abort();
-    json_text t = {(const char *)data, size};
+    json_text t = {(const char *)data, size, NULL};
     if (json_end(t, root) > size) abort();
     same(t, root, c, 0);
+    /* the container index (json_scan_validate_indexed) must give the same navigation */
+    size_t root2;
+    json_text ti = {(const char *)data, size, NULL};
+    if (json_scan_validate_indexed((const char *)data, size, &root2, &ti.ix) != 0 || root2 != root) abort();
+    same_ends(t, ti, root);
+    same(ti, root, c, 0);
+    json_index_free(ti.ix);
     cJSON_Delete(c);
     return 0;
 }

@@ -90,3 +90,40 @@ Test(ptb_tokenizer, long_caption_is_linear) {
     free(got);
     free(s);
 }
+
+/* Tokenise lines with one thread and with two (the split scan of long inputs); both must agree
+ * line for line. */
+static void same_with_one_and_two_threads(const char **lines, size_t n) {
+    char **one = malloc(n * sizeof *one), **two = malloc(n * sizeof *two);
+    setenv("VLKIT_SCORE_THREADS", "1", 1);
+    cr_assert_eq(ptb_tokenize_lines(lines, n, one), 0, "%s", vk_err_msg());
+    unsetenv("VLKIT_SCORE_THREADS");
+    cr_assert_eq(ptb_tokenize_lines(lines, n, two), 0, "%s", vk_err_msg());
+    for (size_t i = 0; i < n; i++) {
+        cr_expect_str_eq(two[i], one[i], "line %zu (\"%s\")", i, lines[i]);
+        free(one[i]);
+        free(two[i]);
+    }
+    free(one);
+    free(two);
+}
+
+Test(ptb_tokenizer, split_scan_matches_one_thread) {
+    /* 4,000 lines from the fixture cases (so every rule is near the split point somewhere) */
+    cJSON *j = fixture_json("eval/tokenizer/ptb_cases.json");
+    const cJSON *cases = cJSON_GetObjectItemCaseSensitive(j, "cases");
+    size_t n_cases = (size_t)cJSON_GetArraySize(cases), n = 4000;
+    const char **lines = malloc(n * sizeof *lines);
+    for (size_t i = 0; i < n; i++) {
+        const cJSON *c = cJSON_GetArrayItem(cases, (int)((i * 7) % n_cases));
+        lines[i] = cJSON_GetObjectItemCaseSensitive(c, "raw")->valuestring;
+    }
+    same_with_one_and_two_threads(lines, n);
+    /* a token across the line break where the input is split (an SGML attribute value may hold
+     * a newline): the second half must be redone from the first half's scan */
+    lines[n / 2 - 1] = "a dog <a b=\"x";
+    lines[n / 2] = "y\"> runs on the grass.";
+    same_with_one_and_two_threads(lines, n);
+    free(lines);
+    cJSON_Delete(j);
+}
