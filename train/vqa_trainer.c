@@ -300,7 +300,7 @@ static int evaluate(vqa_trainer *t) {
         }
         free(idx), free(text), free(all), free(mine);
         if (!rc && R != 0) {
-            vqa_set none = {items, (size_t)n_items, 0, 0};
+            vqa_set none = {items, (size_t)n_items, 0, 0, NULL};
             vqa_set_free(&none);
             return 0;
         }
