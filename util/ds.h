@@ -60,6 +60,12 @@ static inline uint64_t vk_mix64(uint64_t x) {
     return x ^ (x >> 31);
 }
 
+/* shgeti for look-ups from several threads at once (stb_ds has hmgeti_ts but no sh form): the
+ * index of string key k in t, or -1, with temp (a ptrdiff_t) as the scratch; t must not be NULL
+ * and is assigned to, so pass a thread's own copy of the table pointer. */
+#define vk_shgeti_ts(t, k, temp) \
+    ((t) = stbds_hmget_key_ts((t), sizeof *(t), (void *)(k), sizeof(t)->key, &(temp), STBDS_HM_STRING), (temp))
+
 /* Hold around creating a stb_ds table while another thread may create one (see above). */
 void vk_ds_create_lock(void);
 void vk_ds_create_unlock(void);
