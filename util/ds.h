@@ -27,9 +27,10 @@
  *     creating one at the same time, do it between vk_ds_create_lock() and _unlock().
  *
  * Structured integer keys (COCO / VQA ids, packed n-gram keys) go through vk_mix64 first:
- * stb_ds's 64-bit integer hash spreads such keys badly (long probe runs, ~1,500 instructions a
- * look-up on VQA question ids), and a bijective mixer leaves keys exact — two keys collide after
- * mixing only if they were equal. */
+ * stb_ds's 64-bit integer hash reads the key's low half with a sign extension that wipes the
+ * high half whenever bit 31 is set, so keys that differ only above bit 32 (packed n-gram keys)
+ * can share a hash; a bijective mixer spreads every bit and leaves keys exact — two keys are
+ * equal after mixing only if they were equal before. */
 #ifndef VLKIT_UTIL_DS_H
 #define VLKIT_UTIL_DS_H
 
