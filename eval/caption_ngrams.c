@@ -1,6 +1,6 @@
 /* caption_ngrams.c — split, intern and count the 1..4-grams of every caption once, for BLEU and
  * CIDEr-D. Words follow Python's str.split() (any Unicode whitespace), as both official scorers
- * use it. Hash maps are stb_ds. */
+ * use it. Hash maps and growing arrays are stb_ds. */
 #include "eval/ngrams_internal.h"
 #include "eval/text.h"
 #include "util/error.h"
@@ -9,110 +9,34 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Open-addressing tables sized to powers of two, probed linearly; a slot holds an id + 1 (0 =
- * empty). They replace stb_ds maps, whose generic hashing and the copy of every word into a
- * NUL-terminated key were most of the scoring time. */
+/* Words: a stb_ds string map (keys copied into its arena), looked up in place in a copy of the
+ * sentence (each word NUL-terminated there for the look-up). Unigrams: an array by word id.
+ * 2..4-grams: a stb_ds integer map keyed by vk_mix64 of (id of the first n-1 words + 1) << 32 |
+ * last word id — exact (the prefix determines n, and the mixer is a bijection), and spread over
+ * the table as stb_ds's integer hash does not spread packed keys. Ids are handed out in
+ * first-seen order, as before, so the scorers' sums add in the same order. */
 typedef struct {
-    uint32_t *slot;
-    size_t mask, used;
-} id_table;
+    uint64_t key;   /* vk_mix64 of the packed key */
+    uint32_t value; /* n-gram id */
+} gram_entry;
 
-static int table_init(id_table *t, size_t expect) {
-    size_t cap = 1024;
-    while (cap < expect * 2) cap *= 2;
-    t->slot = calloc(cap, sizeof *t->slot);
-    t->mask = cap - 1;
-    t->used = 0;
-    return t->slot ? 0 : -1;
+/* Both tables are created beside ROUGE-L's (another thread): under stb_ds's creation lock. */
+static void words_new(ngram_word **words) {
+    vk_ds_create_lock();
+    sh_new_arena(*words);
+    vk_ds_create_unlock();
 }
 
-/* Words: hash of the bytes; text in one pool (offsets while it grows). */
-typedef struct {
-    id_table t;
-    uint32_t *hash; /* per word id */
-    size_t *off;    /* per word id: offset of its text in pool (NUL-terminated) */
-    uint32_t *len;  /* per word id */
-    size_t n, cap;  /* ids 1..n-1 in use (0 = no word) */
-    char *pool;
-    size_t pool_len, pool_cap;
-} word_table;
-
-static uint32_t hash_bytes(const char *s, size_t n) {
-    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
-    for (size_t k = 0; k < n; k++) h = (h ^ (unsigned char)s[k]) * 0x100000001B3ull;
-    return (uint32_t)(h ^ h >> 32);
+/* Id of the NUL-terminated word w, added when new; 0 when the ids would pass 32 bits. */
+static uint32_t word_id(ngram_word **words, char ***vocab, char *w) {
+    ptrdiff_t at = shgeti(*words, w);
+    if (at >= 0) return (*words)[at].value;
+    size_t id = arrlenu(*vocab); /* ids from 1: vocab[0] is a placeholder */
+    if (id >= UINT32_MAX) return 0;
+    at = shputi(*words, w, (uint32_t)id);
+    arrput(*vocab, (*words)[at].key); /* the arena's copy, kept until shfree */
+    return (uint32_t)id;
 }
-
-/* Grow a table to twice its size, placing ids by their hash (from hash_of). */
-static int table_grow(id_table *t, uint32_t (*hash_of)(const void *ctx, uint32_t id), const void *ctx) {
-    size_t cap = (t->mask + 1) * 2;
-    uint32_t *slot = calloc(cap, sizeof *slot);
-    if (!slot) return -1;
-    for (size_t k = 0; k <= t->mask; k++) {
-        uint32_t e = t->slot[k];
-        if (!e) continue;
-        size_t at = hash_of(ctx, e - 1) & (cap - 1);
-        while (slot[at]) at = (at + 1) & (cap - 1);
-        slot[at] = e;
-    }
-    free(t->slot);
-    t->slot = slot;
-    t->mask = cap - 1;
-    return 0;
-}
-
-static uint32_t word_hash_of(const void *ctx, uint32_t id) { return ((const word_table *)ctx)->hash[id]; }
-
-/* Id of word s[0..n), added when new; 0 when out of memory. */
-static uint32_t word_id(word_table *w, const char *s, size_t n) {
-    uint32_t h = hash_bytes(s, n);
-    for (size_t at = h & w->t.mask;; at = (at + 1) & w->t.mask) {
-        uint32_t e = w->t.slot[at];
-        if (!e) {
-            if (w->n == w->cap) {
-                size_t cap = w->cap * 2;
-                uint32_t *hh = realloc(w->hash, cap * sizeof *hh);
-                if (hh) w->hash = hh;
-                size_t *oo = realloc(w->off, cap * sizeof *oo);
-                if (oo) w->off = oo;
-                uint32_t *ll = realloc(w->len, cap * sizeof *ll);
-                if (ll) w->len = ll;
-                if (!hh || !oo || !ll) return 0;
-                w->cap = cap;
-            }
-            if (w->pool_len + n + 1 > w->pool_cap) {
-                size_t cap = w->pool_cap * 2;
-                while (cap < w->pool_len + n + 1) cap *= 2;
-                char *p = realloc(w->pool, cap);
-                if (!p) return 0;
-                w->pool = p;
-                w->pool_cap = cap;
-            }
-            uint32_t id = (uint32_t)w->n++;
-            memcpy(w->pool + w->pool_len, s, n);
-            w->pool[w->pool_len + n] = 0;
-            w->off[id] = w->pool_len;
-            w->pool_len += n + 1;
-            w->hash[id] = h;
-            w->len[id] = (uint32_t)n;
-            w->t.slot[at] = id + 1;
-            if (++w->t.used * 2 > w->t.mask && table_grow(&w->t, word_hash_of, w) != 0) return 0;
-            return id;
-        }
-        uint32_t id = e - 1;
-        if (w->hash[id] == h && w->len[id] == n && memcmp(w->pool + w->off[id], s, n) == 0) return id;
-    }
-}
-
-/* N-grams: keyed by (id of the first n-1 words + 1, last word id) packed in 64 bits (unigrams
- * have prefix 0, so no key is 0). */
-typedef struct {
-    id_table t;
-    uint64_t *key; /* per n-gram id */
-} gram_table;
-
-static uint32_t gram_hash(uint64_t key) { return (uint32_t)((key * 0x9E3779B97F4A7C15ull) >> 32); }
-static uint32_t gram_hash_of(const void *ctx, uint32_t id) { return gram_hash(((const gram_table *)ctx)->key[id]); }
 
 static void sort_u32(uint32_t *a, size_t n) {
     /* sentences have a few dozen n-grams: insertion sort beats qsort's call overhead */
@@ -135,8 +59,8 @@ void caption_ngrams_free(caption_ngrams *g) {
     arrfree(g->ents);
     arrfree(g->keys);
     arrfree(g->order);
-    free(g->vocab_pool);
-    free(g->vocab);
+    arrfree(g->vocab);
+    shfree(g->words);
     free(g);
 }
 
@@ -144,8 +68,9 @@ void caption_ngrams_free(caption_ngrams *g) {
 static int ascii_space(unsigned char c) { return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F); }
 
 /* Words of s (str.split(): any Unicode whitespace) as interned ids, appended to *ids (stb_ds
- * array). */
-static int split_words(const char *s, word_table *w, uint32_t **ids) {
+ * array); s is the caller's copy of the sentence (each word is NUL-terminated there while it
+ * is looked up). -1 when the word ids would pass 32 bits. */
+static int split_words(char *s, ngram_word **words, char ***vocab, uint32_t **ids) {
     size_t i = 0;
     for (;;) {
         /* skip whitespace */
@@ -174,7 +99,10 @@ static int split_words(const char *s, word_table *w, uint32_t **ids) {
                 i = j;
             }
         }
-        uint32_t id = word_id(w, s + start, i - start);
+        char end = s[i];
+        s[i] = 0;
+        uint32_t id = word_id(words, vocab, s + start);
+        s[i] = end;
         if (!id) return -1;
         arrput(*ids, id);
     }
@@ -197,28 +125,16 @@ caption_ngrams *caption_ngrams_build(const caption_item *items, size_t n) {
         if (items[i].cand) bytes += strlen(items[i].cand);
         for (int r = 0; r < items[i].n_refs; r++) bytes += strlen(items[i].refs[r]);
     }
-    word_table words = {{NULL, 0, 0}, NULL, NULL, NULL, 1, 1024, NULL, 0, 4096};
-    gram_table grams = {{NULL, 0, 0}, NULL};
-    size_t gram_cap = 4096;
+    gram_entry *grams = NULL; /* stb_ds map: packed key of a 2..4-gram -> its id */
+    uint32_t *unigram = NULL; /* word id -> id of its unigram (UINT32_MAX: none yet) */
     ngram_key *keys = NULL;
     uint8_t *order = NULL;
     ngram_count *ents = NULL;
     uint32_t *ids = NULL, *sent_grams = NULL, *prev = NULL;
-    int failed = 0;
-    words.hash = malloc(words.cap * sizeof *words.hash);
-    words.off = malloc(words.cap * sizeof *words.off);
-    words.len = malloc(words.cap * sizeof *words.len);
-    words.pool = malloc(words.pool_cap);
-    grams.key = malloc(gram_cap * sizeof *grams.key);
-    /* distinct words and n-grams grow much slower than the text: start from a fraction of it */
-    if (!words.hash || !words.off || !words.len || !words.pool || !grams.key || table_init(&words.t, bytes / 64) != 0 ||
-        table_init(&grams.t, bytes / 16) != 0)
-        failed = 1;
-    words.pool[0] = 0; /* id 0: no word */
-    words.off[0] = 0;
-    words.len[0] = 0;
-    words.hash[0] = 0;
-    words.pool_len = 1;
+    char *line = NULL; /* a copy of the sentence being split */
+    int failed = 0;    /* 1: ids would pass 32 bits */
+    words_new(&g->words);
+    arrput(g->vocab, NULL); /* word id 0: no word */
     /* about one word per 5 bytes, four n-gram orders, most distinct within a sentence */
     arrsetcap(ents, bytes / 5 * 4 + 16);
 
@@ -229,9 +145,14 @@ caption_ngrams *caption_ngrams_build(const caption_item *items, size_t n) {
         for (int s = -1; s < items[i].n_refs && !failed; s++, si++) {
             const char *text = s < 0 ? items[i].cand : items[i].refs[s];
             arrsetlen(ids, 0);
-            if (text && split_words(text, &words, &ids) != 0) {
-                failed = 1;
-                break;
+            if (text) {
+                size_t len = strlen(text);
+                arrsetlen(line, len + 1);
+                memcpy(line, text, len + 1);
+                if (split_words(line, &g->words, &g->vocab, &ids) != 0) {
+                    failed = 1;
+                    break;
+                }
             }
             size_t nw = (size_t)arrlen(ids);
             g->n_words[si] = (uint32_t)nw;
@@ -241,39 +162,38 @@ caption_ngrams *caption_ngrams_build(const caption_item *items, size_t n) {
                 /* prev[p] = id of the (k-1)-gram starting at p; becomes the k-gram id */
                 for (size_t p = 0; p + (size_t)k <= nw; p++) {
                     uint32_t word = ids[p + (size_t)k - 1];
-                    uint64_t key = k == 1 ? word : ((uint64_t)prev[p] + 1) << 32 | word;
-                    uint32_t gid = UINT32_MAX;
-                    size_t at = gram_hash(key) & grams.t.mask;
-                    for (;; at = (at + 1) & grams.t.mask) {
-                        uint32_t e = grams.t.slot[at];
-                        if (!e) break;
-                        if (grams.key[e - 1] == key) {
-                            gid = e - 1;
+                    uint64_t key = k == 1 ? 0 : vk_mix64(((uint64_t)prev[p] + 1) << 32 | word);
+                    /* unigrams by word id, longer ones in the map */
+                    ptrdiff_t at = -1;
+                    if (k == 1)
+                        at = word < arrlenu(unigram) && unigram[word] != UINT32_MAX ? (ptrdiff_t)unigram[word] : -1;
+                    else if (grams)
+                        (void)hmgeti_ts(grams, key, at);
+                    uint32_t gid;
+                    if (at >= 0) {
+                        gid = k == 1 ? (uint32_t)at : grams[at].value;
+                    } else { /* a new n-gram: its id + 1 must fit the 32-bit prefix of a longer key */
+                        size_t next = arrlenu(keys);
+                        if (next >= UINT32_MAX - 1) {
+                            failed = 1;
                             break;
                         }
-                    }
-                    if (gid == UINT32_MAX) { /* a new n-gram */
-                        gid = (uint32_t)arrlen(keys);
-                        if (gid == gram_cap) {
-                            uint64_t *kk = realloc(grams.key, gram_cap * 2 * sizeof *kk);
-                            if (!kk) {
-                                failed = 1;
-                                break;
-                            }
-                            grams.key = kk;
-                            gram_cap *= 2;
-                        }
+                        gid = (uint32_t)next;
                         ngram_key nk;
                         memset(&nk, 0, sizeof nk);
                         if (k > 1) nk = keys[prev[p]];
                         nk.w[k - 1] = word;
                         arrput(keys, nk);
                         arrput(order, (uint8_t)k);
-                        grams.key[gid] = key;
-                        grams.t.slot[at] = gid + 1;
-                        if (++grams.t.used * 2 > grams.t.mask && table_grow(&grams.t, gram_hash_of, &grams) != 0) {
-                            failed = 1;
-                            break;
+                        if (k == 1) {
+                            while (arrlenu(unigram) <= word) arrput(unigram, UINT32_MAX);
+                            unigram[word] = gid;
+                        } else if (!grams) {
+                            vk_ds_create_lock();
+                            hmput(grams, key, gid);
+                            vk_ds_create_unlock();
+                        } else {
+                            hmput(grams, key, gid);
                         }
                     }
                     if (k == 1)
@@ -299,25 +219,22 @@ caption_ngrams *caption_ngrams_build(const caption_item *items, size_t n) {
     arrfree(ids);
     arrfree(sent_grams);
     arrfree(prev);
-    free(words.t.slot);
-    free(words.hash);
-    free(words.len);
-    free(grams.t.slot);
-    free(grams.key);
+    arrfree(line);
+    hmfree(grams);
+    arrfree(unigram);
     /* the stb_ds arrays are kept as they are (caption_ngrams_free knows) */
     g->keys = keys;
     g->order = order;
     g->n_ngrams = (size_t)arrlen(keys);
     g->ents = ents;
-    g->vocab_pool = words.pool;
-    g->n_vocab = words.n;
-    g->vocab = failed ? NULL : malloc(words.n * sizeof *g->vocab);
-    if (g->vocab) {
-        g->vocab[0] = NULL;
-        for (size_t k = 1; k < words.n; k++) g->vocab[k] = words.pool + words.off[k];
+    g->n_vocab = arrlenu(g->vocab);
+    if (failed) {
+        caption_ngrams_free(g);
+        vk_err_set("n-gram counting: more than %u distinct words or n-grams (their ids are 32-bit); score the "
+                   "corpus in parts",
+                   (unsigned)(UINT32_MAX - 2));
+        return NULL;
     }
-    free(words.off);
-    if (failed || !g->vocab) goto oom;
     return g;
 oom:
     caption_ngrams_free(g);

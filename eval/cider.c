@@ -86,7 +86,9 @@ cider_df *cider_df_build(const caption_ngrams *g) {
         vk_err_set("CIDEr-D df: out of memory");
         return NULL;
     }
+    vk_ds_create_lock(); /* may run beside another thread's table creation */
     sh_new_arena(d->map);
+    vk_ds_create_unlock();
     char *buf = NULL;
     for (uint32_t id = 0; id < g->n_ngrams; id++)
         if (df[id] > 0) shput(d->map, ngram_text(g, id, &buf), df[id]);
@@ -145,7 +147,9 @@ cider_df *cider_df_load(const char *path) {
         vk_err_set("%s: out of memory", path);
         goto fail;
     }
+    vk_ds_create_lock(); /* may run beside another thread's table creation */
     sh_new_arena(d->map);
+    vk_ds_create_unlock();
     if (cJSON_IsNumber(n) && n->valuedouble >= 1) {
         d->n_images = n->valuedouble;
         d->ref_len = log(d->n_images);

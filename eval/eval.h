@@ -180,8 +180,8 @@ typedef struct {
 
 typedef struct {
     double overall, overall_rounded;
-    vqa_group *per_answer_type; size_t n_answer_types;      /* first-seen order */
-    vqa_group *per_question_type; size_t n_question_types;  /* first-seen order */
+    vqa_group *per_answer_type; size_t n_answer_types;      /* first-seen order (stb_ds arrays) */
+    vqa_group *per_question_type; size_t n_question_types;  /* first-seen order (stb_ds arrays) */
     double *per_question;          /* unrounded percent, index = vqa_set item index */
     double *per_question_rounded;  /* round(100 * acc, 2) */
 } vqa_result;

@@ -20,6 +20,11 @@ typedef struct {
     uint32_t w[4]; /* word ids, 0 = unused (so the key also encodes the length) */
 } ngram_key;
 
+typedef struct {
+    char *key;      /* the word (in the map's arena) */
+    uint32_t value; /* its id */
+} ngram_word;
+
 struct caption_ngrams {
     size_t n_items;
     size_t *first_sent;   /* n_items + 1: sentences of item i are first_sent[i] (candidate) .. first_sent[i+1]-1 */
@@ -30,9 +35,9 @@ struct caption_ngrams {
     size_t n_ngrams;
     ngram_key *keys;      /* per n-gram id (stb_ds array) */
     uint8_t *order;       /* per n-gram id: n (1..4) (stb_ds array) */
-    char **vocab;         /* word id -> word (vocab[0] unused), pointers into vocab_pool */
-    char *vocab_pool;     /* the words' text, NUL-terminated one after another */
-    size_t n_vocab;
+    char **vocab;         /* word id -> word (vocab[0] unused), pointers into words' arena (stb_ds array) */
+    ngram_word *words;    /* word -> id (stb_ds string map, sh_new_arena); owns the words' text */
+    size_t n_vocab;       /* word ids 1..n_vocab-1 */
 };
 
 /* Sentence s of item i: s = 0 is the candidate, 1..m the references. */

@@ -83,7 +83,9 @@ static size_t lcs(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, si
 int rouge_score(const caption_item *items, size_t n, double *corpus, double *per_image) {
     const double beta = 1.2;
     tok_interner ti = {NULL, NULL};
+    vk_ds_create_lock(); /* n-gram counting creates its tables on the other thread */
     sh_new_arena(ti.map);
+    vk_ds_create_unlock();
     uint32_t *cand = NULL, *ref = NULL;
     size_t *row = NULL, row_cap = 0;
     double sum = 0;

@@ -70,33 +70,37 @@ static const char *const number_words[][2] = {{"none", "0"},  {"zero", "0"}, {"o
 
 #define N_CONTRACTIONS (sizeof contractions / sizeof contractions[0])
 
-/* The contractions by hash of the key (keys are distinct), so a word costs one chain walk
- * instead of a scan of the 120 entries (most of the normalisation time before). */
-static uint8_t contraction_head[256], contraction_next[N_CONTRACTIONS]; /* entry index + 1, 0 = end */
+/* The contractions in a stb_ds string map (keys are the table's literals), built once; words
+ * longer than the longest key are not looked up (and are copied to be NUL-terminated otherwise). */
+typedef struct {
+    const char *key;
+    const char *value;
+} contraction_entry;
+static contraction_entry *contraction_map;
+static size_t contraction_longest;
 static pthread_once_t contraction_once = PTHREAD_ONCE_INIT;
 
-static unsigned word_hash(const char *w, size_t n) {
-    unsigned h = 2166136261u; /* FNV-1a */
-    for (size_t k = 0; k < n; k++) h = (h ^ (unsigned char)w[k]) * 16777619u;
-    return h & 255;
-}
-
 static void contraction_index(void) {
-    for (size_t k = N_CONTRACTIONS; k-- > 0;) {
-        unsigned h = word_hash(contractions[k][0], strlen(contractions[k][0]));
-        contraction_next[k] = contraction_head[h];
-        contraction_head[h] = (uint8_t)(k + 1);
+    vk_ds_create_lock();
+    for (size_t k = 0; k < N_CONTRACTIONS; k++) {
+        shput(contraction_map, contractions[k][0], contractions[k][1]);
+        size_t len = strlen(contractions[k][0]);
+        if (len > contraction_longest) contraction_longest = len;
     }
+    vk_ds_create_unlock();
 }
 
-/* The contraction listed for word w[0..n), or NULL. */
+/* The contraction listed for word w[0..n), or NULL. Safe from several threads at once. */
 static const char *contraction_of(const char *w, size_t n) {
     pthread_once(&contraction_once, contraction_index);
-    for (unsigned e = contraction_head[word_hash(w, n)]; e; e = contraction_next[e - 1]) {
-        const char *key = contractions[e - 1][0];
-        if (strncmp(key, w, n) == 0 && key[n] == 0) return contractions[e - 1][1];
-    }
-    return NULL;
+    char key[64];
+    if (n > contraction_longest || n >= sizeof key) return NULL;
+    memcpy(key, w, n);
+    key[n] = 0;
+    contraction_entry *m = contraction_map; /* a copy: the getter assigns to it */
+    ptrdiff_t at;
+    (void)vk_shgeti_ts(m, key, at);
+    return at < 0 ? NULL : m[at].value;
 }
 
 static int is_d(char c) { return c >= '0' && c <= '9'; }
@@ -332,8 +336,8 @@ double vqa_round2(double x) {
 void vqa_result_free(vqa_result *r) {
     for (size_t i = 0; i < r->n_answer_types; i++) free(r->per_answer_type[i].name);
     for (size_t i = 0; i < r->n_question_types; i++) free(r->per_question_type[i].name);
-    free(r->per_answer_type);
-    free(r->per_question_type);
+    arrfree(r->per_answer_type);
+    arrfree(r->per_question_type);
     free(r->per_question);
     free(r->per_question_rounded);
     memset(r, 0, sizeof *r);
@@ -348,12 +352,11 @@ typedef struct {
 static ptrdiff_t group_of(vqa_group **groups, size_t *n, group_entry **index, const char *name) {
     ptrdiff_t at = shgeti(*index, name);
     if (at >= 0) return (ptrdiff_t)(*index)[at].value;
-    vqa_group *g = realloc(*groups, (*n + 1) * sizeof **groups);
-    if (!g) return -1;
-    *groups = g;
-    memset(&g[*n], 0, sizeof g[*n]);
-    if (!(g[*n].name = strdup(name))) return -1;
-    shput(*index, g[*n].name, *n); /* the key is the group's own copy of the name */
+    vqa_group g;
+    memset(&g, 0, sizeof g);
+    if (!(g.name = strdup(name))) return -1;
+    arrput(*groups, g); /* a stb_ds array (vqa_result_free) */
+    shput(*index, (*groups)[*n].name, *n); /* the key is the group's own copy of the name */
     return (ptrdiff_t)(*n)++;
 }
 

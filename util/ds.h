@@ -18,11 +18,24 @@
  *   - arrsetlen(a, 0) no longer trips -Wtype-limits ("unsigned < 0 is always false"): the
  *     capacity comparison goes through a function here.
  *   - string maps: call sh_new_arena() (keys copied into an arena, never deleted) or
- *     sh_new_strdup() before the first put, or the map keeps the caller's pointers. */
+ *     sh_new_strdup() before the first put, or the map keeps the caller's pointers.
+ *   - look-ups from several threads at once: hmgeti_ts / shgeti_ts on a thread's own copy of
+ *     the table pointer (the plain getters write the table's header), and never on a NULL
+ *     table (a get on NULL allocates one).
+ *   - creating a table (sh_new_arena / sh_new_strdup, the first hmput / shput into NULL) reads
+ *     and updates stb_ds's one global hash seed without a lock: where another thread may be
+ *     creating one at the same time, do it between vk_ds_create_lock() and _unlock().
+ *
+ * Structured integer keys (COCO / VQA ids, packed n-gram keys) go through vk_mix64 first:
+ * stb_ds's 64-bit integer hash reads the key's low half with a sign extension that wipes the
+ * high half whenever bit 31 is set, so keys that differ only above bit 32 (packed n-gram keys)
+ * can share a hash; a bijective mixer spreads every bit and leaves keys exact — two keys are
+ * equal after mixing only if they were equal before. */
 #ifndef VLKIT_UTIL_DS_H
 #define VLKIT_UTIL_DS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <stb_ds.h>
@@ -39,5 +52,23 @@ static inline int vk_ds_size_lt(size_t a, size_t b) { return a < b; }
 #define stbds_arrsetlen(a, n)                                                                   \
     ((vk_ds_size_lt(stbds_arrcap(a), (size_t)(n)) ? stbds_arrsetcap((a), (size_t)(n)), 0 : 0), \
      (a) ? stbds_header(a)->length = (size_t)(n) : 0)
+
+/* splitmix64's finaliser: a bijection on 64-bit integers (each step — xor with a right shift,
+ * multiplication by an odd constant — is invertible), so mixed keys are as exact as the keys. */
+static inline uint64_t vk_mix64(uint64_t x) {
+    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+    return x ^ (x >> 31);
+}
+
+/* shgeti for look-ups from several threads at once (stb_ds has hmgeti_ts but no sh form): the
+ * index of string key k in t, or -1, with temp (a ptrdiff_t) as the scratch; t must not be NULL
+ * and is assigned to, so pass a thread's own copy of the table pointer. */
+#define vk_shgeti_ts(t, k, temp) \
+    ((t) = stbds_hmget_key_ts((t), sizeof *(t), (void *)(k), sizeof(t)->key, &(temp), STBDS_HM_STRING), (temp))
+
+/* Hold around creating a stb_ds table while another thread may create one (see above). */
+void vk_ds_create_lock(void);
+void vk_ds_create_unlock(void);
 
 #endif
