@@ -57,26 +57,30 @@ int blip_linear_set_dtype(blip_linear *l, tt_dtype dt) {
     return l->weight_lp && (!l->bias || l->bias_lp) ? 0 : -1;
 }
 
+tt_dtype blip_linear_dtype(const blip_linear *l) {
+    return l->weight_lp ? (tt_dtype)tt_dtype_of(l->weight_lp) : (tt_dtype)l->cast_dt;
+}
+
+tt_tensor *blip_linear_input(const blip_linear *l, tt_tensor *x) {
+    tt_dtype dt = blip_linear_dtype(l);
+    return !x || tt_dtype_of(x) == (int)dt ? x : tt_to_dtype(x, dt);
+}
+
 tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train) {
-    tt_tensor *y;
-    if (l->weight_lp) {
-        int dt = tt_dtype_of(l->weight_lp);
-        y = tt_linear(tt_dtype_of(x) == dt ? x : tt_to_dtype(x, (tt_dtype)dt), l->weight_lp, l->bias_lp);
-    } else if (l->cast_dt != TT_F32) {
-        tt_dtype dt = (tt_dtype)l->cast_dt;
-        y = tt_linear(tt_dtype_of(x) == (int)dt ? x : tt_to_dtype(x, dt), tt_to_dtype(l->weight, dt),
-                      l->bias ? tt_to_dtype(l->bias, dt) : NULL);
-    } else {
-        y = tt_linear(tt_dtype_of(x) == TT_F32 ? x : tt_to_dtype(x, TT_F32), l->weight, l->bias);
+    tt_dtype dt = blip_linear_dtype(l);
+    if (dt == TT_F32) {
+        tt_tensor *x32 = blip_linear_input(l, x);
+        tt_tensor *y = tt_linear(x32, l->weight, l->bias);
+        if (!l->lora_a) return y;
+        tt_tensor *xd = l->lora_dropout > 0 ? tt_dropout(x32, l->lora_dropout, train) : x32;
+        return tt_add(y, tt_mul_scalar(tt_linear(tt_linear(xd, l->lora_a, NULL), l->lora_b, NULL), l->lora_scale));
     }
+    tt_tensor *xc = blip_linear_input(l, x);
+    tt_tensor *y = l->weight_lp ? tt_linear(xc, l->weight_lp, l->bias_lp)
+                                : tt_linear(xc, tt_to_dtype(l->weight, dt), l->bias ? tt_to_dtype(l->bias, dt) : NULL);
     if (!l->lora_a) return y;
-    tt_tensor *x32 = tt_dtype_of(x) == TT_F32 ? x : tt_to_dtype(x, TT_F32);
-    tt_tensor *xd = l->lora_dropout > 0 ? tt_dropout(x32, l->lora_dropout, train) : x32;
-    tt_tensor *delta = tt_mul_scalar(tt_linear(tt_linear(xd, l->lora_a, NULL), l->lora_b, NULL), l->lora_scale);
-    /* the branch runs in float32 (the adapter's precision) and joins in the compute dtype, so
-     * adapted and plain layers hand on the same dtype */
-    if (l->weight_lp || l->cast_dt != TT_F32) return tt_add(y, tt_to_dtype(delta, (tt_dtype)tt_dtype_of(y)));
-    return tt_add(y, delta);
+    tt_tensor *xd = l->lora_dropout > 0 ? tt_dropout(xc, l->lora_dropout, train) : xc;
+    return tt_linear_acc(y, tt_linear(xd, tt_to_dtype(l->lora_a, dt), NULL), tt_to_dtype(l->lora_b, dt), l->lora_scale);
 }
 
 /* Always in float32: libtorch 1.13's CPU layer_norm does not mix dtypes, and bf16 statistics

@@ -32,8 +32,14 @@ void blip_norm_require(blip_norm *n, blip_params *p, const char *name, int64_t d
 void blip_linear_release(blip_linear *l); /* frees the name and any LoRA tensors */
 
 /* Output dtype is the compute dtype: float32, or bf16 after blip_linear_set_dtype(l, TT_BF16)
- * (the input is cast as needed; the LoRA branch runs in float32 and is added in the compute dtype). */
+ * (the input is cast as needed). In bf16 the LoRA branch runs in bf16 too, as under
+ * torch.autocast: A and B are cast from their float32 masters in each call (so their gradients
+ * are float32) and the branch accumulates into the base product (one addmm, scale as alpha). */
 tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train);
+/* The dtype the products of l run in (TT_F32 or TT_BF16). */
+tt_dtype blip_linear_dtype(const blip_linear *l);
+/* x cast to that dtype (x itself when it has it): cast once, feed several layers. */
+tt_tensor *blip_linear_input(const blip_linear *l, tt_tensor *x);
 /* TT_BF16: keep bf16 copies of weight and bias for the matrix products; TT_F32: drop them.
  * Weights that require grad (modules_to_save) get no copy: the forward casts the float32
  * masters, so gradients reach them and every step uses their current values. Call again after

@@ -133,6 +133,7 @@ int blip_text_cross_kv(const blip_text *t, tt_tensor *enc, tt_tensor *encoder_ma
     if (alloc_pairs(&out->key, &out->value, n)) return -1;
     out->n = n;
     tt_scope_begin();
+    enc = blip_linear_input(&t->layers[0].cross.key, enc); /* once for the 2 x layers products */
     for (int i = 0; i < n; i++) {
         const blip_text_attention *c = &t->layers[i].cross;
         out->key[i] = tt_persist(blip_split_heads(blip_linear_forward(&c->key, enc, train), H));
@@ -230,10 +231,11 @@ tt_tensor *blip_text_forward(const blip_text *t, const blip_text_args *a) {
     for (int i = 0; i < t->cfg.num_hidden_layers; i++) {
         const blip_text_layer *ly = &t->layers[i];
         if (a->hidden) a->hidden[i] = tt_keep(tt_shallow_clone(x));
-        /* self-attention; the scale is folded into q */
-        tt_tensor *q = tt_mul_scalar(blip_split_heads(blip_linear_forward(&ly->self.query, x, a->train), H), scale);
-        tt_tensor *k = blip_split_heads(blip_linear_forward(&ly->self.key, x, a->train), H);
-        tt_tensor *v = blip_split_heads(blip_linear_forward(&ly->self.value, x, a->train), H);
+        /* self-attention; the scale is folded into q; x cast once for the three products */
+        tt_tensor *xc = blip_linear_input(&ly->self.query, x);
+        tt_tensor *q = tt_mul_scalar(blip_split_heads(blip_linear_forward(&ly->self.query, xc, a->train), H), scale);
+        tt_tensor *k = blip_split_heads(blip_linear_forward(&ly->self.key, xc, a->train), H);
+        tt_tensor *v = blip_split_heads(blip_linear_forward(&ly->self.value, xc, a->train), H);
         if (a->cache) {
             if (a->cache->key[i]) {
                 tt_tensor *kk[2] = {a->cache->key[i], k}, *vv[2] = {a->cache->value[i], v};
