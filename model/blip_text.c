@@ -134,10 +134,17 @@ int blip_text_cross_kv(const blip_text *t, tt_tensor *enc, tt_tensor *encoder_ma
     out->n = n;
     tt_scope_begin();
     enc = blip_linear_input(&t->layers[0].cross.key, enc); /* once for the 2 x layers products */
+    /* bf16: stored as contiguous [B, H, S, d] (a cheap copy, d-long runs), so q k^T and p v read
+     * them as plain or transposed batched matrices; from the [B, S, H, d] view every product
+     * would first gather k^T element by element (~4x the time of the product on this CPU). fp32
+     * keeps the view (and its exact results). */
+    int copy = blip_linear_dtype(&t->layers[0].cross.key) != TT_F32;
     for (int i = 0; i < n; i++) {
         const blip_text_attention *c = &t->layers[i].cross;
-        out->key[i] = tt_persist(blip_split_heads(blip_linear_forward(&c->key, enc, train), H));
-        out->value[i] = tt_persist(blip_split_heads(blip_linear_forward(&c->value, enc, train), H));
+        tt_tensor *k = blip_split_heads(blip_linear_forward(&c->key, enc, train), H);
+        tt_tensor *v = blip_split_heads(blip_linear_forward(&c->value, enc, train), H);
+        out->key[i] = tt_persist(copy ? tt_contiguous(k) : k);
+        out->value[i] = tt_persist(copy ? tt_contiguous(v) : v);
     }
     if (encoder_mask) {
         /* [B, S] 0/1 -> (1 - m) * finfo.min as [B, 1, 1, S] */
