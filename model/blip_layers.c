@@ -66,6 +66,31 @@ tt_tensor *blip_linear_input(const blip_linear *l, tt_tensor *x) {
     return !x || tt_dtype_of(x) == (int)dt ? x : tt_to_dtype(x, dt);
 }
 
+tt_tensor *blip_linear_weight(const blip_linear *l) {
+    if (l->weight_lp) return l->weight_lp;
+    return l->cast_dt != TT_F32 ? tt_to_dtype(l->weight, (tt_dtype)l->cast_dt) : l->weight;
+}
+
+tt_tensor *blip_linear_bias(const blip_linear *l) {
+    if (!l->bias || l->bias_lp) return l->bias_lp;
+    return l->cast_dt != TT_F32 ? tt_to_dtype(l->bias, (tt_dtype)l->cast_dt) : l->bias;
+}
+
+tt_tensor *blip_linear_lora_down(const blip_linear *l, tt_tensor *x, int train) {
+    if (!l->lora_a) return NULL;
+    tt_dtype dt = blip_linear_dtype(l);
+    tt_tensor *xc = blip_linear_input(l, x);
+    tt_tensor *xd = l->lora_dropout > 0 ? tt_dropout(xc, l->lora_dropout, train) : xc;
+    return tt_linear(xd, dt == TT_F32 ? l->lora_a : tt_to_dtype(l->lora_a, dt), NULL);
+}
+
+tt_tensor *blip_linear_lora_up(const blip_linear *l) {
+    if (!l->lora_b) return NULL;
+    tt_dtype dt = blip_linear_dtype(l);
+    tt_tensor *b = tt_mul_scalar(l->lora_b, l->lora_scale);
+    return dt == TT_F32 ? b : tt_to_dtype(b, dt);
+}
+
 tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train) {
     tt_dtype dt = blip_linear_dtype(l);
     if (dt == TT_F32) {
@@ -103,7 +128,7 @@ tt_tensor *blip_merge_heads(tt_tensor *x) {
     return tt_reshape(tt_transpose(x, 1, 2), (int64_t[]){shape[0], shape[2], shape[1] * shape[3]}, 3);
 }
 
-tt_tensor *blip_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_tensor *mask_add, double scale) {
+tt_tensor *blip_attention_probs(tt_tensor *q, tt_tensor *k, tt_tensor *mask_add, double scale) {
     int dt = tt_dtype_of(q);
     tt_tensor *scores = tt_matmul(q, tt_transpose(k, -1, -2));
     if (dt != TT_F32) scores = tt_to_dtype(scores, TT_F32);
@@ -111,5 +136,9 @@ tt_tensor *blip_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_tensor *m
     if (mask_add) scores = tt_add(scores, mask_add);
     tt_tensor *probs = tt_softmax(scores, -1);
     if (dt != TT_F32 && dt >= 0) probs = tt_to_dtype(probs, (tt_dtype)dt);
-    return tt_matmul(probs, v);
+    return probs;
+}
+
+tt_tensor *blip_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_tensor *mask_add, double scale) {
+    return tt_matmul(blip_attention_probs(q, k, mask_add, scale), v);
 }

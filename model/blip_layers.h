@@ -38,6 +38,14 @@ void blip_linear_release(blip_linear *l); /* frees the name and any LoRA tensors
 tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train);
 /* The dtype the products of l run in (TT_F32 or TT_BF16). */
 tt_dtype blip_linear_dtype(const blip_linear *l);
+/* For callers that reassociate a linear layer (bf16 cross-attention): its weight and bias (NULL
+ * when none) in the compute dtype, and its LoRA parts there: dropout(x) A^T ([..., r]; NULL
+ * without an adapter) and scale * B ([out, r]). Handles owned by l or by the current scope:
+ * do not free them. */
+tt_tensor *blip_linear_weight(const blip_linear *l);
+tt_tensor *blip_linear_bias(const blip_linear *l);
+tt_tensor *blip_linear_lora_down(const blip_linear *l, tt_tensor *x, int train);
+tt_tensor *blip_linear_lora_up(const blip_linear *l);
 /* x cast to that dtype (x itself when it has it): cast once, feed several layers. */
 tt_tensor *blip_linear_input(const blip_linear *l, tt_tensor *x);
 /* TT_BF16: keep bf16 copies of weight and bias for the matrix products; TT_F32: drop them.
@@ -54,6 +62,8 @@ tt_tensor *blip_merge_heads(tt_tensor *x);
  * [B,H,L,S] or NULL. Returns [B,H,L,d]. With bf16 q/k/v the products run in bf16 and the
  * softmax (and mask) in float32. */
 tt_tensor *blip_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_tensor *mask_add, double scale);
+/* The attention weights alone: softmax(q k^T * scale + mask_add) [B,H,L,S], in q's dtype. */
+tt_tensor *blip_attention_probs(tt_tensor *q, tt_tensor *k, tt_tensor *mask_add, double scale);
 
 /* snprintf into a static rotating buffer: names built on the fly for require() calls. */
 const char *blip_name(const char *fmt, ...);
