@@ -57,26 +57,55 @@ int blip_linear_set_dtype(blip_linear *l, tt_dtype dt) {
     return l->weight_lp && (!l->bias || l->bias_lp) ? 0 : -1;
 }
 
+tt_dtype blip_linear_dtype(const blip_linear *l) {
+    return l->weight_lp ? (tt_dtype)tt_dtype_of(l->weight_lp) : (tt_dtype)l->cast_dt;
+}
+
+tt_tensor *blip_linear_input(const blip_linear *l, tt_tensor *x) {
+    tt_dtype dt = blip_linear_dtype(l);
+    return !x || tt_dtype_of(x) == (int)dt ? x : tt_to_dtype(x, dt);
+}
+
+tt_tensor *blip_linear_weight(const blip_linear *l) {
+    if (l->weight_lp) return l->weight_lp;
+    return l->cast_dt != TT_F32 ? tt_to_dtype(l->weight, (tt_dtype)l->cast_dt) : l->weight;
+}
+
+tt_tensor *blip_linear_bias(const blip_linear *l) {
+    if (!l->bias || l->bias_lp) return l->bias_lp;
+    return l->cast_dt != TT_F32 ? tt_to_dtype(l->bias, (tt_dtype)l->cast_dt) : l->bias;
+}
+
+tt_tensor *blip_linear_lora_down(const blip_linear *l, tt_tensor *x, int train) {
+    if (!l->lora_a) return NULL;
+    tt_dtype dt = blip_linear_dtype(l);
+    tt_tensor *xc = blip_linear_input(l, x);
+    tt_tensor *xd = l->lora_dropout > 0 ? tt_dropout(xc, l->lora_dropout, train) : xc;
+    return tt_linear(xd, dt == TT_F32 ? l->lora_a : tt_to_dtype(l->lora_a, dt), NULL);
+}
+
+tt_tensor *blip_linear_lora_up(const blip_linear *l) {
+    if (!l->lora_b) return NULL;
+    tt_dtype dt = blip_linear_dtype(l);
+    tt_tensor *b = tt_mul_scalar(l->lora_b, l->lora_scale);
+    return dt == TT_F32 ? b : tt_to_dtype(b, dt);
+}
+
 tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train) {
-    tt_tensor *y;
-    if (l->weight_lp) {
-        int dt = tt_dtype_of(l->weight_lp);
-        y = tt_linear(tt_dtype_of(x) == dt ? x : tt_to_dtype(x, (tt_dtype)dt), l->weight_lp, l->bias_lp);
-    } else if (l->cast_dt != TT_F32) {
-        tt_dtype dt = (tt_dtype)l->cast_dt;
-        y = tt_linear(tt_dtype_of(x) == (int)dt ? x : tt_to_dtype(x, dt), tt_to_dtype(l->weight, dt),
-                      l->bias ? tt_to_dtype(l->bias, dt) : NULL);
-    } else {
-        y = tt_linear(tt_dtype_of(x) == TT_F32 ? x : tt_to_dtype(x, TT_F32), l->weight, l->bias);
+    tt_dtype dt = blip_linear_dtype(l);
+    if (dt == TT_F32) {
+        tt_tensor *x32 = blip_linear_input(l, x);
+        tt_tensor *y = tt_linear(x32, l->weight, l->bias);
+        if (!l->lora_a) return y;
+        tt_tensor *xd = l->lora_dropout > 0 ? tt_dropout(x32, l->lora_dropout, train) : x32;
+        return tt_add(y, tt_mul_scalar(tt_linear(tt_linear(xd, l->lora_a, NULL), l->lora_b, NULL), l->lora_scale));
     }
+    tt_tensor *xc = blip_linear_input(l, x);
+    tt_tensor *y = l->weight_lp ? tt_linear(xc, l->weight_lp, l->bias_lp)
+                                : tt_linear(xc, tt_to_dtype(l->weight, dt), l->bias ? tt_to_dtype(l->bias, dt) : NULL);
     if (!l->lora_a) return y;
-    tt_tensor *x32 = tt_dtype_of(x) == TT_F32 ? x : tt_to_dtype(x, TT_F32);
-    tt_tensor *xd = l->lora_dropout > 0 ? tt_dropout(x32, l->lora_dropout, train) : x32;
-    tt_tensor *delta = tt_mul_scalar(tt_linear(tt_linear(xd, l->lora_a, NULL), l->lora_b, NULL), l->lora_scale);
-    /* the branch runs in float32 (the adapter's precision) and joins in the compute dtype, so
-     * adapted and plain layers hand on the same dtype */
-    if (l->weight_lp || l->cast_dt != TT_F32) return tt_add(y, tt_to_dtype(delta, (tt_dtype)tt_dtype_of(y)));
-    return tt_add(y, delta);
+    tt_tensor *xd = l->lora_dropout > 0 ? tt_dropout(xc, l->lora_dropout, train) : xc;
+    return tt_linear_acc(y, tt_linear(xd, tt_to_dtype(l->lora_a, dt), NULL), tt_to_dtype(l->lora_b, dt), l->lora_scale);
 }
 
 /* Always in float32: libtorch 1.13's CPU layer_norm does not mix dtypes, and bf16 statistics
@@ -99,7 +128,7 @@ tt_tensor *blip_merge_heads(tt_tensor *x) {
     return tt_reshape(tt_transpose(x, 1, 2), (int64_t[]){shape[0], shape[2], shape[1] * shape[3]}, 3);
 }
 
-tt_tensor *blip_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_tensor *mask_add, double scale) {
+tt_tensor *blip_attention_probs(tt_tensor *q, tt_tensor *k, tt_tensor *mask_add, double scale) {
     int dt = tt_dtype_of(q);
     tt_tensor *scores = tt_matmul(q, tt_transpose(k, -1, -2));
     if (dt != TT_F32) scores = tt_to_dtype(scores, TT_F32);
@@ -107,5 +136,9 @@ tt_tensor *blip_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_tensor *m
     if (mask_add) scores = tt_add(scores, mask_add);
     tt_tensor *probs = tt_softmax(scores, -1);
     if (dt != TT_F32 && dt >= 0) probs = tt_to_dtype(probs, (tt_dtype)dt);
-    return tt_matmul(probs, v);
+    return probs;
+}
+
+tt_tensor *blip_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_tensor *mask_add, double scale) {
+    return tt_matmul(blip_attention_probs(q, k, mask_add, scale), v);
 }

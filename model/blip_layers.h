@@ -32,8 +32,22 @@ void blip_norm_require(blip_norm *n, blip_params *p, const char *name, int64_t d
 void blip_linear_release(blip_linear *l); /* frees the name and any LoRA tensors */
 
 /* Output dtype is the compute dtype: float32, or bf16 after blip_linear_set_dtype(l, TT_BF16)
- * (the input is cast as needed; the LoRA branch runs in float32 and is added in the compute dtype). */
+ * (the input is cast as needed). In bf16 the LoRA branch runs in bf16 too, as under
+ * torch.autocast: A and B are cast from their float32 masters in each call (so their gradients
+ * are float32) and the branch accumulates into the base product (one addmm, scale as alpha). */
 tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train);
+/* The dtype the products of l run in (TT_F32 or TT_BF16). */
+tt_dtype blip_linear_dtype(const blip_linear *l);
+/* For callers that reassociate a linear layer (bf16 cross-attention): its weight and bias (NULL
+ * when none) in the compute dtype, and its LoRA parts there: dropout(x) A^T ([..., r]; NULL
+ * without an adapter) and scale * B ([out, r]). Handles owned by l or by the current scope:
+ * do not free them. */
+tt_tensor *blip_linear_weight(const blip_linear *l);
+tt_tensor *blip_linear_bias(const blip_linear *l);
+tt_tensor *blip_linear_lora_down(const blip_linear *l, tt_tensor *x, int train);
+tt_tensor *blip_linear_lora_up(const blip_linear *l);
+/* x cast to that dtype (x itself when it has it): cast once, feed several layers. */
+tt_tensor *blip_linear_input(const blip_linear *l, tt_tensor *x);
 /* TT_BF16: keep bf16 copies of weight and bias for the matrix products; TT_F32: drop them.
  * Weights that require grad (modules_to_save) get no copy: the forward casts the float32
  * masters, so gradients reach them and every step uses their current values. Call again after
@@ -48,6 +62,8 @@ tt_tensor *blip_merge_heads(tt_tensor *x);
  * [B,H,L,S] or NULL. Returns [B,H,L,d]. With bf16 q/k/v the products run in bf16 and the
  * softmax (and mask) in float32. */
 tt_tensor *blip_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_tensor *mask_add, double scale);
+/* The attention weights alone: softmax(q k^T * scale + mask_add) [B,H,L,S], in q's dtype. */
+tt_tensor *blip_attention_probs(tt_tensor *q, tt_tensor *k, tt_tensor *mask_add, double scale);
 
 /* snprintf into a static rotating buffer: names built on the fly for require() calls. */
 const char *blip_name(const char *fmt, ...);

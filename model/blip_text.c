@@ -106,9 +106,9 @@ static int alloc_pairs(tt_tensor ***k, tt_tensor ***v, int n) {
 }
 
 static void free_pairs(tt_tensor **k, tt_tensor **v, int n) {
-    for (int i = 0; i < n; i++) {
-        if (k) tt_free(k[i]);
-        if (v) tt_free(v[i]);
+    for (int i = 0; k && v && i < n; i++) {
+        tt_free(k[i]);
+        tt_free(v[i]);
     }
     free(k);
     free(v);
@@ -126,6 +126,41 @@ static int select_rows(tt_tensor **arr, int n, tt_tensor *rows) {
     return 0;
 }
 
+/* bf16: the reassociated form (see blip_text.h); keys and values stored as contiguous
+ * [B, H, S, d] (a cheap copy, d-long runs), so q k^T and p v read them as plain or transposed
+ * batched matrices; from the [B, S, H, d] view every product would first gather k^T element by
+ * element (~4x the time of the product on this CPU). fp32 keeps the plain form and its exact
+ * results. */
+static int cross_kv_lowp(const blip_text *t, tt_tensor *enc, blip_cross_kv *out, int train) {
+    int n = t->cfg.num_hidden_layers, H = t->cfg.num_attention_heads;
+    int64_t D = t->cfg.hidden_size;
+    if (alloc_pairs(&out->value_down, &out->value_up, n)) return -1;
+    out->value_bias = calloc((size_t)n + 1, sizeof *out->value_bias);
+    if (!out->value_bias) return vk_err_set("out of memory");
+    for (int i = 0; i < n; i++) {
+        const blip_text_attention *c = &t->layers[i].cross;
+        tt_tensor *k = tt_linear(enc, blip_linear_weight(&c->key), NULL);
+        if (c->key.lora_a)
+            k = tt_linear_acc(k, blip_linear_lora_down(&c->key, enc, train), blip_linear_lora_up(&c->key), 1.0);
+        tt_tensor *v = tt_linear(enc, blip_linear_weight(&c->value), NULL);
+        out->key[i] = tt_persist(tt_contiguous(blip_split_heads(k, H)));
+        out->value[i] = tt_persist(tt_contiguous(blip_split_heads(v, H)));
+        tt_tensor *vb = blip_linear_bias(&c->value);
+        out->value_bias[i] = vb ? tt_persist(tt_shallow_clone(vb)) : NULL;
+        if (!out->key[i] || !out->value[i] || (c->value.bias && !vb))
+            return vk_err_set("cross-attention keys/values: %s", tt_last_error());
+        if (c->value.lora_a) {
+            int64_t r = tt_size(c->value.lora_a, 0);
+            tt_tensor *up = tt_view(blip_linear_lora_up(&c->value), (int64_t[]){H, D / H, r}, 3);
+            out->value_down[i] = tt_persist(blip_linear_lora_down(&c->value, enc, train));
+            out->value_up[i] = tt_persist(tt_transpose(up, 1, 2));
+            if (!out->value_down[i] || !out->value_up[i])
+                return vk_err_set("cross-attention value adapter: %s", tt_last_error());
+        }
+    }
+    return 0;
+}
+
 int blip_text_cross_kv(const blip_text *t, tt_tensor *enc, tt_tensor *encoder_mask, blip_cross_kv *out, int train) {
     memset(out, 0, sizeof *out);
     if (!t->has_cross) return vk_err_set("this text tower has no cross-attention weights");
@@ -133,35 +168,43 @@ int blip_text_cross_kv(const blip_text *t, tt_tensor *enc, tt_tensor *encoder_ma
     if (alloc_pairs(&out->key, &out->value, n)) return -1;
     out->n = n;
     tt_scope_begin();
-    for (int i = 0; i < n; i++) {
-        const blip_text_attention *c = &t->layers[i].cross;
-        out->key[i] = tt_persist(blip_split_heads(blip_linear_forward(&c->key, enc, train), H));
-        out->value[i] = tt_persist(blip_split_heads(blip_linear_forward(&c->value, enc, train), H));
+    enc = blip_linear_input(&t->layers[0].cross.key, enc); /* once for the 2 x layers products */
+    int rc = 0;
+    if (blip_linear_dtype(&t->layers[0].cross.key) != TT_F32) {
+        rc = cross_kv_lowp(t, enc, out, train);
+    } else {
+        for (int i = 0; i < n; i++) {
+            const blip_text_attention *c = &t->layers[i].cross;
+            out->key[i] = tt_persist(blip_split_heads(blip_linear_forward(&c->key, enc, train), H));
+            out->value[i] = tt_persist(blip_split_heads(blip_linear_forward(&c->value, enc, train), H));
+        }
     }
-    if (encoder_mask) {
+    if (encoder_mask && !rc) {
         /* [B, S] 0/1 -> (1 - m) * finfo.min as [B, 1, 1, S] */
         tt_tensor *m = tt_to_dtype(encoder_mask, TT_F32);
         tt_tensor *inv = tt_mul_scalar(tt_sub_scalar(tt_neg(m), -1.0), CROSS_MASK_VALUE);
         out->mask_add = tt_persist(tt_unsqueeze(tt_unsqueeze(inv, 1), 1));
     }
     tt_scope_end();
-    for (int i = 0; i < n; i++)
-        if (!out->key[i] || !out->value[i] || (encoder_mask && !out->mask_add)) {
-            vk_err_set("cross-attention keys/values: %s", tt_last_error());
-            blip_cross_kv_free(out);
-            return -1;
-        }
-    return 0;
+    for (int i = 0; i < n && !rc; i++)
+        if (!out->key[i] || !out->value[i] || (encoder_mask && !out->mask_add))
+            rc = vk_err_set("cross-attention keys/values: %s", tt_last_error());
+    if (rc) blip_cross_kv_free(out);
+    return rc;
 }
 
 void blip_cross_kv_free(blip_cross_kv *c) {
     free_pairs(c->key, c->value, c->n);
+    free_pairs(c->value_down, c->value_up, c->n);
+    for (int i = 0; c->value_bias && i < c->n; i++) tt_free(c->value_bias[i]);
+    free(c->value_bias);
     tt_free(c->mask_add);
     memset(c, 0, sizeof *c);
 }
 
 int blip_cross_kv_select(blip_cross_kv *c, tt_tensor *rows) {
     if (select_rows(c->key, c->n, rows) || select_rows(c->value, c->n, rows)) return -1;
+    if (c->value_down && select_rows(c->value_down, c->n, rows)) return -1;
     return c->mask_add ? select_rows(&c->mask_add, 1, rows) : 0;
 }
 
@@ -202,9 +245,25 @@ static tt_tensor *self_mask(const blip_text_args *a, int64_t B, int64_t L, int64
     return t;
 }
 
-static tt_tensor *attention_output(const blip_text_attention *at, tt_tensor *ctx, tt_tensor *residual, int train) {
-    tt_tensor *h = blip_linear_forward(&at->out, blip_merge_heads(ctx), train);
+/* ctx [B, H, L, d]; ctx_bias [D] or NULL (the cross-attention value bias in bf16) */
+static tt_tensor *attention_output(const blip_text_attention *at, tt_tensor *ctx, tt_tensor *ctx_bias,
+                                   tt_tensor *residual, int train) {
+    tt_tensor *merged = blip_merge_heads(ctx);
+    if (ctx_bias) merged = tt_add(merged, ctx_bias);
+    tt_tensor *h = blip_linear_forward(&at->out, merged, train);
     return blip_norm_forward(&at->ln, tt_add(h, residual));
+}
+
+/* softmax(q K^T + mask) V, plus (P t) B_h^T when the value adapter was kept apart */
+static tt_tensor *cross_attention(const blip_cross_kv *c, int i, tt_tensor *q) {
+    if (!c->value_down || !c->value_down[i]) return blip_attention(q, c->key[i], c->value[i], c->mask_add, 1.0);
+    tt_tensor *p = blip_attention_probs(q, c->key[i], c->mask_add, 1.0);
+    int64_t shape[4];
+    if (tt_shape(p, shape, 4) != 4) return NULL;
+    int64_t B = shape[0], H = shape[1], L = shape[2], S = shape[3], r = tt_size(c->value_down[i], -1);
+    /* [B, H*L, S] @ [B, S, r]: one batched product for all heads */
+    tt_tensor *pt = tt_view(tt_bmm(tt_reshape(p, (int64_t[]){B, H * L, S}, 3), c->value_down[i]), (int64_t[]){B, H, L, r}, 4);
+    return tt_add(tt_matmul(p, c->value[i]), tt_matmul(pt, c->value_up[i]));
 }
 
 tt_tensor *blip_text_forward(const blip_text *t, const blip_text_args *a) {
@@ -230,10 +289,11 @@ tt_tensor *blip_text_forward(const blip_text *t, const blip_text_args *a) {
     for (int i = 0; i < t->cfg.num_hidden_layers; i++) {
         const blip_text_layer *ly = &t->layers[i];
         if (a->hidden) a->hidden[i] = tt_keep(tt_shallow_clone(x));
-        /* self-attention; the scale is folded into q */
-        tt_tensor *q = tt_mul_scalar(blip_split_heads(blip_linear_forward(&ly->self.query, x, a->train), H), scale);
-        tt_tensor *k = blip_split_heads(blip_linear_forward(&ly->self.key, x, a->train), H);
-        tt_tensor *v = blip_split_heads(blip_linear_forward(&ly->self.value, x, a->train), H);
+        /* self-attention; the scale is folded into q; x cast once for the three products */
+        tt_tensor *xc = blip_linear_input(&ly->self.query, x);
+        tt_tensor *q = tt_mul_scalar(blip_split_heads(blip_linear_forward(&ly->self.query, xc, a->train), H), scale);
+        tt_tensor *k = blip_split_heads(blip_linear_forward(&ly->self.key, xc, a->train), H);
+        tt_tensor *v = blip_split_heads(blip_linear_forward(&ly->self.value, xc, a->train), H);
         if (a->cache) {
             if (a->cache->key[i]) {
                 tt_tensor *kk[2] = {a->cache->key[i], k}, *vv[2] = {a->cache->value[i], v};
@@ -245,11 +305,11 @@ tt_tensor *blip_text_forward(const blip_text *t, const blip_text_args *a) {
             a->cache->key[i] = tt_persist(tt_shallow_clone(k));
             a->cache->value[i] = tt_persist(tt_shallow_clone(v));
         }
-        x = attention_output(&ly->self, blip_attention(q, k, v, mask, 1.0), x, a->train);
+        x = attention_output(&ly->self, blip_attention(q, k, v, mask, 1.0), NULL, x, a->train);
         if (a->cross) {
             tt_tensor *cq = tt_mul_scalar(blip_split_heads(blip_linear_forward(&ly->cross.query, x, a->train), H), scale);
-            tt_tensor *ctx = blip_attention(cq, a->cross->key[i], a->cross->value[i], a->cross->mask_add, 1.0);
-            x = attention_output(&ly->cross, ctx, x, a->train);
+            tt_tensor *ctx = cross_attention(a->cross, i, cq);
+            x = attention_output(&ly->cross, ctx, a->cross->value_bias ? a->cross->value_bias[i] : NULL, x, a->train);
         }
         tt_tensor *h = tt_gelu(blip_linear_forward(&ly->intermediate, x, a->train));
         x = blip_norm_forward(&ly->output_ln, tt_add(blip_linear_forward(&ly->output, h, a->train), x));

@@ -41,11 +41,19 @@ int blip_text_build(blip_text *t, const blip_text_config *cfg, blip_params *p, c
 void blip_text_release(blip_text *t);
 
 /* Cross-attention keys/values of an encoder output, per layer, computed once and reused at
- * every decoding step. mask_add: additive [B, 1, 1, S] mask or NULL (all attended). */
+ * every decoding step. mask_add: additive [B, 1, 1, S] mask or NULL (all attended).
+ * In bf16 the S encoder tokens' products are reassociated (exact in real arithmetic): the key
+ * bias is left out (it adds a constant to each query's scores, which softmax ignores), the
+ * value bias is added to the attention output (each row of softmax weights sums to 1), and a
+ * LoRA adapter on the value is applied as (P t) B_h^T per head with t = dropout(enc) A^T, so
+ * no [B, S, D] delta is built, added, or differentiated. */
 typedef struct {
     tt_tensor **key, **value; /* [B, H, S, d] per layer */
     tt_tensor *mask_add;
     int n;
+    tt_tensor **value_bias;   /* [D] per layer, added after the attention; NULL: inside value */
+    tt_tensor **value_down;   /* [B, S, r] per layer: dropout(enc) A^T of the value adapter, or NULL */
+    tt_tensor **value_up;     /* [H, r, d] per layer: scale * B per head (with value_down) */
 } blip_cross_kv;
 int blip_text_cross_kv(const blip_text *t, tt_tensor *encoder_states, tt_tensor *encoder_mask, blip_cross_kv *out,
                        int train);

@@ -177,6 +177,9 @@ tt_tensor *tt_matmul(tt_tensor *a, tt_tensor *b);
 tt_tensor *tt_bmm(tt_tensor *a, tt_tensor *b);
 /* y = x W^T + b; bias optional (NULL). */
 tt_tensor *tt_linear(tt_tensor *x, tt_tensor *weight, tt_tensor *bias);
+/* y + alpha * x W^T in one product that accumulates into (a copy of) y: x [..., in], W [out, in],
+ * y [..., out] with the same leading dims (ATen addmm over the flattened rows). */
+tt_tensor *tt_linear_acc(tt_tensor *y, tt_tensor *x, tt_tensor *weight, double alpha);
 /* Over the trailing ndim_norm dims; weight/bias optional. */
 tt_tensor *tt_layer_norm(tt_tensor *x, int ndim_norm, tt_tensor *weight, tt_tensor *bias, double eps);
 tt_tensor *tt_softmax(tt_tensor *x, int dim);

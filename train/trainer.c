@@ -127,7 +127,7 @@ static tt_tensor *image_embeds(trainer *t, const loader_batch *b) {
         for (int r = 0; r < b->n; r++) rows[r] = t->vcache[b->record[r]];
         tt_tensor *e = tt_stack(rows, b->n, 0);
         free(rows);
-        return tt_dtype_of(e) == TT_F32 ? e : tt_to_dtype(e, TT_F32);
+        return e; /* as stored (bf16 in a bf16 run): the cross-attention casts to its dtype once */
     }
     tt_tensor *px = tt_from_data(b->pixels, (int64_t[]){b->n, 3, S, b->width}, 4, TT_F32);
     int grad = t->vision_trains ? tt_is_grad_enabled() : tt_set_grad_enabled(0);

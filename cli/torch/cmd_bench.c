@@ -323,7 +323,8 @@ static int fixture_agreement(const char *fixtures, double *rows_share) {
 
 int cmd_bench(int argc, char **argv) {
     static const char *model = NULL;
-    static int batch = 8, rounds = 2, max_length = 20, threads = 0, skip_beam = 0, skip_train = 0, skip_tasks = 0;
+    static int batch = 8, rounds = 2, max_length = 20, threads = 0, skip_beam = 0, skip_train = 0, skip_tasks = 0,
+                      train_only = 0;
     static const vk_arg opts[] = {
         {"--model", "DIR", VK_ARG_STRING, &model, "BLIP-base-size captioning folder (default: made once with vlkit init)", NULL, 0},
         {"--batch-size", "N", VK_ARG_INT, &batch, "images per batch (default 8)", NULL, 0},
@@ -332,6 +333,7 @@ int cmd_bench(int argc, char **argv) {
         {"--threads", "N", VK_ARG_INT, &threads, "CPU threads (default: all cores)", NULL, 0},
         {"--no-beam", NULL, VK_ARG_FLAG, &skip_beam, "skip the beam-search rows (faster)", NULL, 0},
         {"--no-train", NULL, VK_ARG_FLAG, &skip_train, "skip the LoRA training rows", NULL, 0},
+        {"--train-only", NULL, VK_ARG_FLAG, &train_only, "only the matmul ceilings and the LoRA training rows", NULL, 0},
         {"--no-vqa-retrieval", NULL, VK_ARG_FLAG, &skip_tasks, "skip the VQA and retrieval rows (they create two more model folders)",
          NULL, 0},
         {0}};
@@ -372,6 +374,13 @@ int cmd_bench(int argc, char **argv) {
     size_t per = image_preproc_numel(&c->preproc);
     float *pixels = malloc(sizeof(float) * per * (size_t)batch);
     for (size_t i = 0; pixels && i < per * (size_t)batch; i++) pixels[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    if (train_only) {
+        rc = bench_training(c, pixels, rounds, ceiling);
+        if (rc) vk_print_error("bench: %s", vk_err_msg());
+        free(pixels);
+        blip_captioner_free(c);
+        return rc ? 1 : 0;
+    }
     /* warm-up at batch 1 in both dtypes (first-use kernel builds) */
     time_run(c, RUN_VISION, pixels, 1, max_length, NULL);
     blip_caption_set_dtype(c->model, TT_BF16);

@@ -433,6 +433,64 @@ Test(shim_values, dropout_scales_kept_values) {
     tt_scope_end();
 }
 
+/* The keep mask is a hash of (seed from the CPU generator, element index): the same positions
+ * for any dtype and thread count, repeated by manual_seed, a fresh one per call; bf16 values are
+ * x * scale rounded once (the scale itself is not rounded to bf16). */
+Test(shim_values, dropout_mask_is_seeded_and_thread_independent) {
+    enum { N = 3 * 256 + 7 }; /* a partial last block */
+    static float x[N], a[N], b[N], c[N];
+    for (int i = 0; i < N; i++) x[i] = 0.5f + (float)(i % 17) / 8.0f;
+    tt_scope_begin();
+    tt_tensor *xf = tt_from_data(x, (int64_t[]){N}, 1, TT_F32);
+    int threads = tt_get_num_threads();
+    tt_manual_seed(11);
+    tt_set_num_threads(1);
+    cr_assert_eq(tt_copy_to(tt_dropout(xf, 0.3, 1), a, sizeof a), 0, "%s", tt_last_error());
+    tt_manual_seed(11);
+    tt_set_num_threads(2);
+    cr_assert_eq(tt_copy_to(tt_dropout(xf, 0.3, 1), b, sizeof b), 0);
+    cr_assert_arr_eq(a, b, sizeof a, "the mask depends on the thread count");
+    tt_set_num_threads(threads);
+    cr_assert_eq(tt_copy_to(tt_dropout(xf, 0.3, 1), c, sizeof c), 0);
+    cr_assert(memcmp(a, c, sizeof a) != 0, "two calls drew the same mask");
+    int dropped = 0;
+    for (int i = 0; i < N; i++) {
+        if (a[i] == 0) dropped++;
+        else cr_assert_float_eq(a[i], x[i] / 0.7f, 1e-6f * a[i]);
+    }
+    cr_assert(dropped > 0.3 * N - 60 && dropped < 0.3 * N + 60, "dropped %d of %d at p=0.3", dropped, N);
+    /* bf16: the same positions; kept values are bf16(bf16(x) * 1/0.7) */
+    tt_manual_seed(11);
+    tt_tensor *xb = tt_to_dtype(xf, TT_BF16);
+    tt_tensor *yb = tt_dropout(xb, 0.3, 1);
+    cr_assert_eq(tt_dtype_of(yb), TT_BF16);
+    tt_tensor *want = tt_to_dtype(tt_mul_scalar(tt_to_dtype(xb, TT_F32), 1.0 / 0.7), TT_BF16);
+    cr_assert_eq(tt_copy_to(tt_to_dtype(yb, TT_F32), b, sizeof b), 0);
+    cr_assert_eq(tt_copy_to(tt_to_dtype(want, TT_F32), c, sizeof c), 0);
+    for (int i = 0; i < N; i++) cr_assert((a[i] == 0) == (b[i] == 0) && (b[i] == 0 || b[i] == c[i]), "bf16 element %d", i);
+    /* p = 1 drops everything; bad p is an error */
+    cr_assert_eq(tt_copy_to(tt_dropout(xf, 1.0, 1), a, sizeof a), 0);
+    for (int i = 0; i < N; i++) cr_assert_eq(a[i], 0.0f);
+    cr_assert_null(tt_dropout(xf, 1.5, 1));
+    cr_assert(strstr(tt_last_error(), "[0, 1]"), "%s", tt_last_error());
+    tt_scope_end();
+}
+
+/* y + alpha x W^T in one addmm equals the three-op form, over leading dims */
+Test(shim_values, linear_acc_matches_add_of_scaled_product) {
+    tt_scope_begin();
+    tt_manual_seed(3);
+    tt_tensor *x = tt_randn((int64_t[]){2, 3, 4}, 3, TT_F64), *w = tt_randn((int64_t[]){5, 4}, 2, TT_F64);
+    tt_tensor *y = tt_randn((int64_t[]){2, 3, 5}, 3, TT_F64);
+    tt_tensor *got = tt_linear_acc(y, x, w, 2.5);
+    NOT_NULL(got);
+    cr_assert_eq(tt_ndim(got), 3);
+    cr_assert_eq(tt_allclose(got, tt_add(y, tt_mul_scalar(tt_linear(x, w, NULL), 2.5)), 1e-12, 1e-12), 1);
+    cr_assert_null(tt_linear_acc(tt_randn((int64_t[]){2, 4, 5}, 3, TT_F64), x, w, 1.0));
+    cr_assert(strstr(tt_last_error(), "shapes"), "%s", tt_last_error());
+    tt_scope_end();
+}
+
 /* ---- gradients against finite differences ------------------------------------------------ */
 
 static tt_tensor *fn_linear(tt_tensor **in, void *ctx) { return tt_linear(in[0], in[1], in[2]); }
@@ -483,6 +541,25 @@ Test(shim_grad, cross_entropy_with_ignore_and_smoothing) {
         check_gradients("cross_entropy", fn_cross_entropy, &c, in, 1);
         free_inputs(in, 1);
     }
+}
+
+/* the same seed in every evaluation: the same mask, so the function is differentiable */
+static tt_tensor *fn_dropout(tt_tensor **in, void *ctx) {
+    tt_manual_seed(5);
+    return tt_dropout(in[0], 0.4, 1);
+}
+Test(shim_grad, dropout) {
+    fd_input in[1] = {make_input(2, (int64_t[]){4, 9}, 1)};
+    check_gradients("dropout", fn_dropout, NULL, in, 1);
+    free_inputs(in, 1);
+}
+
+static tt_tensor *fn_linear_acc(tt_tensor **in, void *ctx) { return tt_linear_acc(in[0], in[1], in[2], -0.75); }
+Test(shim_grad, linear_acc) {
+    fd_input in[3] = {make_input(3, (int64_t[]){2, 3, 5}, 1), make_input(3, (int64_t[]){2, 3, 4}, 1),
+                      make_input(2, (int64_t[]){5, 4}, 1)};
+    check_gradients("linear_acc", fn_linear_acc, NULL, in, 3);
+    free_inputs(in, 3);
 }
 
 static tt_tensor *fn_conv2d(tt_tensor **in, void *ctx) { return tt_conv2d(in[0], in[1], in[2], 2, 2, 1, 0); }
