@@ -7,12 +7,13 @@
 # Prints vlkit's in-process stage times (the scorers), the whole-process wall time, and a summary:
 # the best whole-process time beside the targets (0.12 s captions, 0.1 s VQA) and the
 # official pipeline (6 s, 3.1 s).
-#   bash scripts/bench_score.sh            (from the project root; VLKIT, VLKIT_FIXTURES optional)
+#   bash scripts/bench_score.sh            (from the project root; VLKIT, VLKIT_FIXTURES optional;
+#                                           KEEP_BENCH=1 keeps the generated corpora for profiling)
 set -euo pipefail
 VLKIT=${VLKIT:-build/vlkit}
 FIX=${VLKIT_FIXTURES:-../shared/fixtures}/eval
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/vlkit-bench-XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+trap '[ -n "${KEEP_BENCH:-}" ] || rm -rf "$TMP"' EXIT
 
 # scale FILE COPIES IDKEYS ARRAYKEYS > OUT: concatenate the named top-level arrays of COPIES
 # copies of a one-line JSON file, appending the copy number as an extra digit to every id.
