@@ -205,6 +205,17 @@ static int save(vqa_trainer *t, const char *config_json) {
     return rc;
 }
 
+/* One question for the accuracy: its ground truth and the generated answer (taken over). */
+static void scored_item(vqa_item *it, const vqa_example *e, char *answer) {
+    it->question_id = e->question_id;
+    it->question_type = strdup("unknown");
+    it->answer_type = strdup("unknown");
+    it->n_gt = e->n_gt;
+    it->gt = calloc((size_t)e->n_gt, sizeof(char *));
+    for (int g = 0; it->gt && g < e->n_gt; g++) it->gt[g] = strdup(e->gt[g]);
+    it->answer = answer;
+}
+
 /* val loss + VQA accuracy of greedy/beam answers on up to eval.max_samples val questions */
 static int evaluate(vqa_trainer *t) {
     const train_config *c = t->cfg;
@@ -259,15 +270,7 @@ static int evaluate(vqa_trainer *t) {
         }
         for (int i = 0; !rc && i < k; i++) {
             if (!ans[i]) continue;
-            const vqa_example *e = &t->val->items[s + i];
-            vqa_item *it = &items[n_items++];
-            it->question_id = e->question_id;
-            it->question_type = strdup("unknown");
-            it->answer_type = strdup("unknown");
-            it->n_gt = e->n_gt;
-            it->gt = calloc((size_t)e->n_gt, sizeof(char *));
-            for (int g = 0; g < e->n_gt; g++) it->gt[g] = strdup(e->gt[g]);
-            it->answer = ans[i];
+            scored_item(&items[n_items++], &t->val->items[s + i], ans[i]);
         }
     }
     tt_set_grad_enabled(grad);
@@ -279,26 +282,17 @@ static int evaluate(vqa_trainer *t) {
         snprintf(key, sizeof key, "vqa-eval-%lld", t->st.step);
         if (!rc && (train_dist_sum(&t->dist, sums, 2) || train_dist_gather(&t->dist, key, mine, len, &all, &all_n))) rc = -1;
         loss_sum = sums[0], loss_den = sums[1];
-        int64_t *idx = all ? malloc(sizeof(int64_t) * ((size_t)n + 1)) : NULL;
         char **text = all ? calloc((size_t)n + 1, sizeof *text) : NULL;
-        for (size_t p = 0; !rc && all && idx && text && p < all_n; p += strlen(all + p) + 1) {
+        for (size_t p = 0; !rc && all && text && p < all_n; p += strlen(all + p) + 1) {
             int64_t q = strtoll(all + p, NULL, 10);
             const char *tab = strchr(all + p, '\t');
             if (q >= 0 && q < n && tab) text[q] = strdup(tab + 1);
         }
         for (int64_t q = 0; !rc && text && q < n; q++) {
             if (!text[q]) continue;
-            const vqa_example *e = &t->val->items[q];
-            vqa_item *it = &items[n_items++];
-            it->question_id = e->question_id;
-            it->question_type = strdup("unknown");
-            it->answer_type = strdup("unknown");
-            it->n_gt = e->n_gt;
-            it->gt = calloc((size_t)e->n_gt, sizeof(char *));
-            for (int g = 0; g < e->n_gt; g++) it->gt[g] = strdup(e->gt[g]);
-            it->answer = text[q];
+            scored_item(&items[n_items++], &t->val->items[q], text[q]);
         }
-        free(idx), free(text), free(all), free(mine);
+        free(text), free(all), free(mine);
         if (!rc && R != 0) {
             vqa_set none = {items, (size_t)n_items, 0, 0, NULL};
             vqa_set_free(&none);

@@ -5,6 +5,7 @@
  * ends where an uninterrupted run ends; wrong world sizes, a port in use and an unreachable
  * store are clear errors. Tiny model and fixture images. */
 #include "model/weights/weights.h"
+#include "tests/common/adapter_values.h"
 #include "tests/common/cli_run.h"
 #include "tests/common/fixtures.h"
 #include "util/error.h"
@@ -58,21 +59,8 @@ static char *setup_run(const char *dir, const char *name, int steps, int save, i
 }
 
 static float *adapter(const char *dir, size_t *n) {
-    char *p = vk_path_join(dir, "adapter_model.safetensors");
-    vk_weights *w = vk_weights_open(p);
-    cr_assert_not_null(w, "%s", vk_err_msg());
-    size_t total = 0;
-    for (size_t i = 0; i < vk_weights_count(w); i++) total += vk_weights_tensor(w, i)->nbytes / 4;
-    float *v = malloc(sizeof(float) * total);
-    size_t k = 0;
-    for (size_t i = 0; i < vk_weights_count(w); i++) {
-        const vk_tensor_view *t = vk_weights_tensor(w, i);
-        memcpy(v + k, t->data, t->nbytes);
-        k += t->nbytes / 4;
-    }
-    vk_weights_close(w);
-    free(p);
-    *n = total;
+    float *v = adapter_values(dir, n);
+    cr_assert_not_null(v, "%s", vk_err_msg());
     return v;
 }
 
