@@ -1,5 +1,6 @@
 #include "train/dist.h"
 
+#include "train/train_common.h"
 #include "util/error.h"
 
 #include <errno.h>
@@ -79,17 +80,22 @@ void train_dist_free(train_dist *d) {
 
 int train_dist_sum(train_dist *d, double *v, int n) {
     if (!d->pg || n <= 0) return 0;
+    double t0 = train_now();
     tt_tensor *t = tt_from_data(v, (int64_t[]){n}, 1, TT_F64);
     int rc = t && !tt_dist_all_reduce(d->pg, &t, 1, TT_DIST_SUM) && !tt_copy_to(t, v, sizeof(double) * (size_t)n)
                  ? 0
                  : vk_err_set("%sall-reduce: %s", d->where, tt_last_error());
     tt_free(t);
+    d->comm_s += train_now() - t0;
     return rc;
 }
 
 int train_dist_sum_grads(train_dist *d, tt_tensor *const *params, int n) {
     if (!d->pg) return 0;
-    return tt_dist_all_reduce_grads(d->pg, params, n, TT_DIST_SUM) ? vk_err_set("%sgradient all-reduce: %s", d->where, tt_last_error()) : 0;
+    double t0 = train_now();
+    int rc = tt_dist_all_reduce_grads(d->pg, params, n, TT_DIST_SUM) ? vk_err_set("%sgradient all-reduce: %s", d->where, tt_last_error()) : 0;
+    d->comm_s += train_now() - t0;
+    return rc;
 }
 
 int train_dist_broadcast(train_dist *d, tt_tensor *const *params, int n) {
@@ -117,8 +123,8 @@ static uint64_t fnv1a(uint64_t h, const unsigned char *p, size_t n) {
     return h;
 }
 
-int train_dist_check_weights(train_dist *d, tt_tensor *const *params, int n, long long step) {
-    if (!d->pg) return 0;
+int train_dist_check_weights(train_dist *d, tt_tensor *const *params, int n, long long step, int every) {
+    if (!d->pg || every <= 0 || step % every) return 0;
     uint64_t h = 14695981039346656037ull;
     unsigned char *buf = NULL;
     size_t cap = 0;
@@ -155,16 +161,11 @@ int train_dist_check_weights(train_dist *d, tt_tensor *const *params, int n, lon
     return 0;
 }
 
-int train_dist_gather(train_dist *d, const char *key, const void *mine, size_t n, char **all, size_t *all_n) {
+/* Every rank's bytes to rank 0 through the store: there *all (malloc'd) is the concatenation in
+ * rank order; other ranks get NULL. */
+static int gather_bytes(train_dist *d, const char *key, const void *mine, size_t n, char **all, size_t *all_n) {
     *all = NULL;
     *all_n = 0;
-    if (!d->pg) {
-        *all = malloc(n + 1);
-        if (!*all) return vk_err_set("out of memory");
-        if (n) memcpy(*all, mine, n);
-        *all_n = n;
-        return 0;
-    }
     char k[256];
     snprintf(k, sizeof k, "gather/%s/%d", key, d->rank);
     if (d->rank != 0) return tt_dist_store_set(d->pg, k, mine, n) ? vk_err_set("%sstore: %s", d->where, tt_last_error()) : 0;
@@ -198,7 +199,64 @@ int train_dist_gather(train_dist *d, const char *key, const void *mine, size_t n
     return 0;
 }
 
+int train_dist_gather_texts(train_dist *d, const char *key, const int64_t *index, char *const *text, int n, int64_t n_total,
+                            char ***by_index) {
+    *by_index = NULL;
+    /* "index\ttext\0" entries; the texts (generated captions, answers) hold no NUL */
+    size_t cap = 1, len = 0;
+    for (int i = 0; i < n; i++) cap += strlen(text[i]) + 24;
+    char *mine = malloc(cap);
+    if (!mine) return vk_err_set("out of memory");
+    for (int i = 0; i < n; i++) len += (size_t)snprintf(mine + len, cap - len, "%lld\t%s", (long long)index[i], text[i]) + 1;
+    char *all = NULL;
+    size_t all_n = 0;
+    int rc = d->pg ? gather_bytes(d, key, mine, len, &all, &all_n) : 0;
+    if (!d->pg) all = mine, all_n = len, mine = NULL;
+    free(mine);
+    if (rc || !all) return rc;
+    char **out = calloc((size_t)n_total + 1, sizeof *out);
+    if (!out) rc = vk_err_set("out of memory");
+    for (size_t p = 0; !rc && p < all_n; p += strlen(all + p) + 1) {
+        long long i = strtoll(all + p, NULL, 10);
+        const char *tab = strchr(all + p, '\t');
+        if (!tab || i < 0 || i >= n_total) continue;
+        free(out[i]);
+        if (!(out[i] = strdup(tab + 1))) rc = vk_err_set("out of memory");
+    }
+    free(all);
+    if (rc) {
+        for (int64_t i = 0; out && i < n_total; i++) free(out[i]);
+        free(out);
+        return rc;
+    }
+    *by_index = out;
+    return 0;
+}
+
 int train_dist_barrier(train_dist *d) {
     if (!d->pg) return 0;
     return tt_dist_barrier(d->pg) ? vk_err_set("%sbarrier: %s", d->where, tt_last_error()) : 0;
+}
+
+void train_dist_seed_step(train_dist *d, long long seed, long long step) {
+    if (d->pg) tt_manual_seed((uint64_t)seed + 1000003ull * (uint64_t)d->rank + 7919ull * (uint64_t)step);
+}
+
+int train_dist_share(train_dist *d, double mine, double *share, int *none) {
+    *share = 1.0;
+    *none = 0;
+    if (!d->pg) return 0;
+    double all[1] = {mine};
+    if (train_dist_sum(d, all, 1)) return -1;
+    *none = all[0] <= 0;
+    *share = *none ? 0 : mine / all[0];
+    return 0;
+}
+
+int train_dist_end_step(train_dist *d, tt_tensor *const *params, int n, double *loss, double *rows, int *finite, int *stop) {
+    if (!d->pg) return 0;
+    double v[4] = {*loss, *rows, !*finite, train_stop_signal() != 0};
+    if (train_dist_sum_grads(d, params, n) || train_dist_sum(d, v, 4)) return -1;
+    *loss = v[0], *rows = v[1], *finite = v[2] == 0, *stop = v[3] > 0;
+    return 0;
 }

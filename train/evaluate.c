@@ -73,48 +73,29 @@ static int generate(const blip_captioner *c, const caption_dataset *ds, const ca
     return rc;
 }
 
-/* Several ranks: each rank's captions to rank 0 as "failed\0" then "record\tcaption\0" entries;
- * rank 0 ends with every caption in record order, the others with none. */
-static int gather(const caption_eval_options *o, generated *g, int *n_failed) {
-    train_dist *d = o->dist;
-    size_t cap = 32, len = 0;
-    for (int i = 0; i < g->n; i++) cap += strlen(g->cap[i]) + 32;
-    char *buf = malloc(cap);
-    if (!buf) return vk_err_set("out of memory");
-    len += (size_t)snprintf(buf, cap, "%d", *n_failed) + 1;
-    for (int i = 0; i < g->n; i++) len += (size_t)snprintf(buf + len, cap - len, "%lld\t%s", (long long)g->rec[i], g->cap[i]) + 1;
-    char *all;
-    size_t all_n;
-    int rc = train_dist_gather(d, o->dist_key ? o->dist_key : "eval", buf, len, &all, &all_n);
-    free(buf);
+/* Several ranks: every rank's captions of records [0, total) to rank 0, which ends with all of
+ * them in record order (and the failed images of all ranks); the others end with none. */
+static int gather(const caption_eval_options *o, int64_t total, generated *g, int *n_failed) {
+    double failed[1] = {*n_failed};
+    char **by_record = NULL;
+    int rc = train_dist_sum(o->dist, failed, 1) ? -1
+             : train_dist_gather_texts(o->dist, o->dist_key ? o->dist_key : "eval", g->rec, g->cap, g->n, total, &by_record);
+    *n_failed = (int)failed[0];
     generated_free(g);
-    if (rc || d->rank != 0) return rc;
-    /* parse; the records of rank r are i % world == r, so the merged list sorts by record */
-    int entries = 0;
-    for (size_t i = 0; i < all_n; i++) entries += all[i] == 0;
-    g->rec = calloc((size_t)entries + 1, sizeof *g->rec);
-    g->cap = calloc((size_t)entries + 1, sizeof *g->cap);
+    if (rc || !by_record) return rc;
+    g->rec = calloc((size_t)total + 1, sizeof *g->rec);
+    g->cap = calloc((size_t)total + 1, sizeof *g->cap);
     if (!g->rec || !g->cap) rc = vk_err_set("out of memory");
-    *n_failed = 0;
-    for (size_t p = 0; !rc && p < all_n;) {
-        const char *e = all + p, *tab = strchr(e, '\t');
-        if (!tab) {
-            *n_failed += atoi(e);
-        } else {
-            int64_t r = strtoll(e, NULL, 10);
-            int j = g->n++;
-            while (j > 0 && g->rec[j - 1] > r) { /* insertion: the parts arrive interleaved */
-                g->rec[j] = g->rec[j - 1];
-                g->cap[j] = g->cap[j - 1];
-                j--;
-            }
-            g->rec[j] = r;
-            g->cap[j] = strdup(tab + 1);
-            if (!g->cap[j]) rc = vk_err_set("out of memory");
+    for (int64_t r = 0; r < total; r++) {
+        if (!by_record[r]) continue;
+        if (rc) {
+            free(by_record[r]);
+            continue;
         }
-        p += strlen(e) + 1;
+        g->rec[g->n] = r;
+        g->cap[g->n++] = by_record[r];
     }
-    free(all);
+    free(by_record);
     return rc;
 }
 
@@ -127,7 +108,7 @@ int caption_evaluate(const blip_captioner *c, const caption_dataset *ds, const c
     generated g = {0};
     int rc = generate(c, ds, o, total, rank, world, &g, &out->n_failed);
     if (!rc && world > 1) {
-        rc = gather(o, &g, &out->n_failed);
+        rc = gather(o, total, &g, &out->n_failed);
         if (!rc && rank != 0) {
             generated_free(&g);
             return 0;

@@ -73,14 +73,13 @@ static caption_dataset *load_dataset(const train_config *c, const train_data_spe
     return ds;
 }
 
-static int open_loader(trainer *t, long long epoch, long long position) {
+/* The loader options of both the training and the val-loss loaders: this rank's share of each
+ * global batch, tokenized as the model and the config say. */
+static loader_opts loader_opts_of(const trainer *t) {
     const train_config *c = t->cfg;
     loader_opts o = loader_default_opts();
     o.batch_size = c->batch_size;
     o.workers = c->data.workers;
-    o.seed = (uint64_t)c->seed;
-    o.start_epoch = epoch;
-    o.start_position = position;
     o.image = t->cap->preproc;
     o.tokenizer = t->cap->tokenizer;
     o.max_length = c->text.max_length;
@@ -88,6 +87,14 @@ static int open_loader(trainer *t, long long epoch, long long position) {
     o.bos_id = c->text.bos == TRAIN_BOS_DEC ? t->cap->model->cfg.text.bos_token_id : -1;
     o.shard_index = t->dist.rank;
     o.shard_count = t->dist.world;
+    return o;
+}
+
+static int open_loader(trainer *t, long long epoch, long long position) {
+    loader_opts o = loader_opts_of(t);
+    o.seed = (uint64_t)t->cfg->seed;
+    o.start_epoch = epoch;
+    o.start_position = position;
     t->ld = loader_new(t->train_ds, &o);
     return t->ld ? 0 : -1;
 }
@@ -201,18 +208,9 @@ static int evaluate(trainer *t) {
     if (!t->val_ds) return 0;
     double t0 = now();
     /* teacher-forced loss, no dropout, no autograd */
-    loader_opts o = loader_default_opts();
-    o.batch_size = c->batch_size;
-    o.workers = c->data.workers;
+    loader_opts o = loader_opts_of(t);
     o.shuffle = 0;
     o.epochs = 1;
-    o.image = t->cap->preproc;
-    o.tokenizer = t->cap->tokenizer;
-    o.max_length = c->text.max_length;
-    o.prompt = c->text.prompt;
-    o.bos_id = c->text.bos == TRAIN_BOS_DEC ? t->cap->model->cfg.text.bos_token_id : -1;
-    o.shard_index = t->dist.rank;
-    o.shard_count = t->dist.world;
     loader *vl = loader_new(t->val_ds, &o);
     if (!vl) return -1;
     int grad = tt_set_grad_enabled(0);
@@ -364,7 +362,7 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
      * the same data, and (checked every distributed.check_every_steps) the same weights */
     if (train_dist_same(&t.dist, t.st.step, "the resumed step (is output_dir on a filesystem every rank sees?)") ||
         train_dist_same(&t.dist, t.train_ds->n_examples, "the number of training examples") ||
-        train_dist_check_weights(&t.dist, t.tp.params, t.tp.n, t.st.step))
+        train_dist_check_weights(&t.dist, t.tp.params, t.tp.n, t.st.step, 1))
         goto done;
     if (opt->vision_cache && !t.vision_trains) t.vcache = calloc((size_t)t.train_ds->n_records + 1, sizeof *t.vcache);
     if (open_loader(&t, t.st.epoch, t.st.position)) goto done;
@@ -396,28 +394,22 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
         double loss_sum = 0, n_rows = 0;
         int finite = 1;
         tt_optim_zero_grad(t.optim);
-        double step_t0 = now(), comm_s = 0; /* with ranks: seconds in collectives (bench, metrics) */
-        if (t.dist.world > 1) tt_manual_seed((uint64_t)c->seed + 1000003ull * (uint64_t)t.dist.rank + 7919ull * (uint64_t)t.st.step);
+        double step_t0 = now();
+        t.dist.comm_s = 0; /* with ranks: this step's seconds in collectives (bench, metrics) */
+        train_dist_seed_step(&t.dist, c->seed, t.st.step);
         for (int a = 0; a < c->grad_accum && !rc; a++) {
             const loader_batch *b;
             if (loader_next(t.ld, &b)) {
                 rc = -1;
                 break;
             }
-            double l = 0, share = 1.0;
-            if (t.dist.world > 1) {
-                double tokens[2] = {(double)target_tokens(b), 0};
-                tokens[1] = tokens[0];
-                double c0 = now();
-                int crc = train_dist_sum(&t.dist, tokens, 1);
-                comm_s += now() - c0;
-                if (crc) {
-                    rc = -1;
-                    break;
-                }
-                share = tokens[0] > 0 ? tokens[1] / tokens[0] : 0;
-                if (tokens[0] == 0) finite = 0; /* no target token in the whole step: as one process, a NaN loss */
+            double l = 0, share;
+            int none;
+            if (train_dist_share(&t.dist, (double)target_tokens(b), &share, &none)) {
+                rc = -1;
+                break;
             }
+            if (none) finite = 0; /* no target token in the whole step: as one process, a NaN loss */
             if (b->n && share > 0 && micro_step(&t, b, share, &l)) {
                 rc = -1;
                 break;
@@ -429,16 +421,9 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
             t.st.position = b->next_position;
         }
         if (rc) break;
-        if (t.dist.world > 1) {
-            /* the summed gradients, then loss, rows, non-finite and stop flags of all ranks */
-            double v[4] = {loss_sum, n_rows, !finite, train_stop_signal() != 0};
-            double c0 = now();
-            if (train_dist_sum_grads(&t.dist, t.tp.params, t.tp.n) || train_dist_sum(&t.dist, v, 4)) {
-                rc = -1;
-                break;
-            }
-            comm_s += now() - c0;
-            loss_sum = v[0], n_rows = v[1], finite = v[2] == 0, stop = v[3] > 0;
+        if (train_dist_end_step(&t.dist, t.tp.params, t.tp.n, &loss_sum, &n_rows, &finite, &stop)) {
+            rc = -1;
+            break;
         }
         double gnorm = tt_clip_grad_norm(t.tp.params, t.tp.n, c->max_grad_norm > 0 ? c->max_grad_norm : INFINITY);
         if (!finite || !isfinite(gnorm)) {
@@ -461,8 +446,7 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
         }
         t.st.step++;
         samples += (long long)n_rows;
-        if (c->distributed.check_every_steps > 0 && t.st.step % c->distributed.check_every_steps == 0 &&
-            train_dist_check_weights(&t.dist, t.tp.params, t.tp.n, t.st.step)) {
+        if (train_dist_check_weights(&t.dist, t.tp.params, t.tp.n, t.st.step, c->distributed.check_every_steps)) {
             rc = -1;
             break;
         }
@@ -474,7 +458,7 @@ int train_run(const train_config *c, const char *config_json, train_run_options 
         if (t.dist.world > 1) {
             long long bytes = 0;
             for (int i = 0; i < t.tp.n; i++) bytes += tt_numel(t.tp.params[i]) * 4;
-            snprintf(comm, sizeof comm, ", \"ranks\": %d, \"comm_s\": %.4f, \"allreduce_bytes\": %lld", t.dist.world, comm_s, bytes);
+            snprintf(comm, sizeof comm, ", \"ranks\": %d, \"comm_s\": %.4f, \"allreduce_bytes\": %lld", t.dist.world, t.dist.comm_s, bytes);
         }
         snprintf(line, sizeof line,
                  "{\"step\": %lld, \"epoch\": %lld, \"loss\": %.6f, \"lr\": %.6g, \"grad_norm\": %.6g, \"samples_per_s\": %.3f, \"step_s\": %.4f%s}",

@@ -230,9 +230,8 @@ static int evaluate(vqa_trainer *t) {
     ao.gen.num_beams = c->eval.beams;
     ao.gen.max_length = c->eval.max_length;
     int W = t->dist.world, R = t->dist.rank;
-    size_t cap = 64, len = 0; /* with ranks: "index\tanswer\0" entries for rank 0 */
-    char *mine = W > 1 ? malloc(cap) : NULL;
-    if (W > 1 && !mine) rc = vk_err_set("out of memory");
+    char **answer_of = calloc((size_t)n + 1, sizeof *answer_of); /* per val question: the generated answer */
+    if (!items || !answer_of) rc = vk_err_set("out of memory");
     for (int64_t s = (int64_t)R * B; !rc && s < n; s += (int64_t)B * W) {
         int k = (int)(n - s < B ? n - s : B);
         int64_t ex[512];
@@ -256,49 +255,36 @@ static int evaluate(vqa_trainer *t) {
         char *ans[512];
         for (int i = 0; i < k; i++) imgs[i] = t->val->items[s + i].image, qs[i] = t->val->items[s + i].question;
         if (!rc && vqa_answer_batch(t->a, imgs, qs, k, &ao, ans)) rc = -1;
-        for (int i = 0; !rc && W > 1 && i < k; i++) {
-            if (!ans[i]) continue;
-            size_t need = len + strlen(ans[i]) + 32;
-            if (need > cap) {
-                char *nm = realloc(mine, cap = 2 * need);
-                if (!nm) rc = vk_err_set("out of memory");
-                else mine = nm;
-            }
-            if (!rc) len += (size_t)snprintf(mine + len, cap - len, "%lld\t%s", (long long)(s + i), ans[i]) + 1;
-            free(ans[i]);
-            ans[i] = NULL;
-        }
-        for (int i = 0; !rc && i < k; i++) {
-            if (!ans[i]) continue;
-            scored_item(&items[n_items++], &t->val->items[s + i], ans[i]);
-        }
+        for (int i = 0; !rc && i < k; i++) answer_of[s + i] = ans[i];
     }
     tt_set_grad_enabled(grad);
     if (W > 1) {
-        /* rank 0 gathers every rank's answers (kept in question order) and the val loss sums */
+        /* rank 0 gathers every rank's answers (by question) and the val loss sums */
         double sums[2] = {loss_sum, loss_den};
-        char key[48], *all = NULL;
-        size_t all_n = 0;
+        char key[48], **all = NULL;
         snprintf(key, sizeof key, "vqa-eval-%lld", t->st.step);
-        if (!rc && (train_dist_sum(&t->dist, sums, 2) || train_dist_gather(&t->dist, key, mine, len, &all, &all_n))) rc = -1;
+        int64_t *idx = malloc(sizeof(int64_t) * ((size_t)n + 1));
+        char **text = malloc(sizeof(char *) * ((size_t)n + 1));
+        int m = 0;
+        for (int64_t q = 0; idx && text && q < n; q++)
+            if (answer_of[q]) idx[m] = q, text[m++] = answer_of[q];
+        if (!rc && (!idx || !text)) rc = vk_err_set("out of memory");
+        if (!rc && (train_dist_sum(&t->dist, sums, 2) || train_dist_gather_texts(&t->dist, key, idx, text, m, n, &all))) rc = -1;
         loss_sum = sums[0], loss_den = sums[1];
-        char **text = all ? calloc((size_t)n + 1, sizeof *text) : NULL;
-        for (size_t p = 0; !rc && all && text && p < all_n; p += strlen(all + p) + 1) {
-            int64_t q = strtoll(all + p, NULL, 10);
-            const char *tab = strchr(all + p, '\t');
-            if (q >= 0 && q < n && tab) text[q] = strdup(tab + 1);
-        }
-        for (int64_t q = 0; !rc && text && q < n; q++) {
-            if (!text[q]) continue;
-            scored_item(&items[n_items++], &t->val->items[q], text[q]);
-        }
-        free(text), free(all), free(mine);
+        for (int64_t q = 0; answer_of && q < n; q++) free(answer_of[q]);
+        free(answer_of), free(idx), free(text);
+        answer_of = all; /* NULL on the other ranks */
         if (!rc && R != 0) {
-            vqa_set none = {items, (size_t)n_items, 0, 0, NULL};
-            vqa_set_free(&none);
+            free(items);
             return 0;
         }
     }
+    for (int64_t q = 0; answer_of && q < n; q++) {
+        if (!answer_of[q]) continue;
+        if (rc) free(answer_of[q]);
+        else scored_item(&items[n_items++], &t->val->items[q], answer_of[q]);
+    }
+    free(answer_of);
     double acc = NAN;
     vqa_set set = {items, (size_t)n_items, 0, 0, NULL};
     if (!rc && n_items) {
@@ -387,7 +373,7 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
     free(from);
     if (train_dist_same(&t.dist, t.st.step, "the resumed step (is output_dir on a filesystem every rank sees?)") ||
         train_dist_same(&t.dist, t.train->n, "the number of training questions") ||
-        train_dist_check_weights(&t.dist, t.tp.params, t.tp.n, t.st.step))
+        train_dist_check_weights(&t.dist, t.tp.params, t.tp.n, t.st.step, 1))
         goto done;
     long long global_batch = (long long)c->batch_size * W;
     long long per_epoch = (t.train->n + global_batch * c->grad_accum - 1) / (global_batch * c->grad_accum);
@@ -411,7 +397,7 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
         double lr = train_schedule_lr(c, t.st.step, total, warmup), loss_sum = 0, n_rows = 0;
         int finite = 1;
         tt_optim_zero_grad(t.optim);
-        if (W > 1) tt_manual_seed((uint64_t)c->seed + 1000003ull * (uint64_t)t.dist.rank + 7919ull * (uint64_t)t.st.step);
+        train_dist_seed_step(&t.dist, c->seed, t.st.step);
         for (int a = 0; !rc && a < c->grad_accum; a++) {
             /* the global batch; this rank's part is an even share of it (all of it alone) */
             int k = next_examples(&t, ex, (int)global_batch);
@@ -423,18 +409,14 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
             }
             /* each rank's share of the step's loss denominator (questions for blip weighting, answer
              * tokens for single), so the summed gradients are those of one process with the whole batch */
-            double share = 1.0;
-            if (W > 1) {
-                double den[1] = {loss_denominator(&t, &b)};
-                double mine = den[0];
-                if (train_dist_sum(&t.dist, den, 1)) {
-                    batch_free(&b);
-                    rc = -1;
-                    break;
-                }
-                share = den[0] > 0 ? mine / den[0] : 0;
-                if (den[0] == 0) finite = 0;
+            double share;
+            int none;
+            if (train_dist_share(&t.dist, loss_denominator(&t, &b), &share, &none)) {
+                batch_free(&b);
+                rc = -1;
+                break;
             }
+            if (none) finite = 0;
             if (!b.n || share == 0) {
                 batch_free(&b);
                 continue;
@@ -452,13 +434,9 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
             batch_free(&b);
         }
         if (rc) break;
-        if (W > 1) {
-            double v[4] = {loss_sum, n_rows, !finite, train_stop_signal() != 0};
-            if (train_dist_sum_grads(&t.dist, t.tp.params, t.tp.n) || train_dist_sum(&t.dist, v, 4)) {
-                rc = -1;
-                break;
-            }
-            loss_sum = v[0], n_rows = v[1], finite = v[2] == 0, stop = v[3] > 0;
+        if (train_dist_end_step(&t.dist, t.tp.params, t.tp.n, &loss_sum, &n_rows, &finite, &stop)) {
+            rc = -1;
+            break;
         }
         samples += (long long)n_rows;
         double gnorm = tt_clip_grad_norm(t.tp.params, t.tp.n, c->max_grad_norm > 0 ? c->max_grad_norm : INFINITY);
@@ -478,8 +456,7 @@ int vqa_train_run(const train_config *c, const char *config_json, train_run_opti
         }
         t.st.step++;
         opt->final_loss = loss_sum;
-        if (c->distributed.check_every_steps > 0 && t.st.step % c->distributed.check_every_steps == 0 &&
-            train_dist_check_weights(&t.dist, t.tp.params, t.tp.n, t.st.step)) {
+        if (train_dist_check_weights(&t.dist, t.tp.params, t.tp.n, t.st.step, c->distributed.check_every_steps)) {
             rc = -1;
             break;
         }
