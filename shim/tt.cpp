@@ -1034,30 +1034,38 @@ c10d::ReduceOp reduce_op(tt_dist_op op) {
     throw std::invalid_argument("bad reduce op");
 }
 
-// One collective over the tensors flattened into a single buffer, results copied back.
-void all_reduce_list(tt_dist &d, std::vector<at::Tensor> &ts, tt_dist_op op) {
-    if (ts.empty()) return;
+// The tensors (one dtype) as one flat buffer on the backend's device: one collective for all.
+at::Tensor flat_buffer(const tt_dist &d, const std::vector<at::Tensor> &ts, const char *what) {
     std::vector<at::Tensor> flat;
     flat.reserve(ts.size());
     for (auto &t : ts) {
-        if (t.scalar_type() != ts[0].scalar_type()) throw std::invalid_argument("all_reduce: tensors of different dtypes");
+        if (t.scalar_type() != ts[0].scalar_type()) throw std::invalid_argument(std::string(what) + ": tensors of different dtypes");
         flat.push_back(t.reshape({-1}));
     }
     at::Tensor buf = at::cat(flat);
-    if (d.cuda) buf = buf.to(at::kCUDA);
-    std::vector<at::Tensor> one{buf};
+    return d.cuda ? buf.to(at::kCUDA) : buf;
+}
+
+// The collective's result copied back into the tensors, in place.
+void copy_back(const at::Tensor &buf, std::vector<at::Tensor> &ts) {
+    at::Tensor host = buf.to(ts[0].device());
+    at::NoGradGuard no_grad;
+    int64_t off = 0;
+    for (auto &t : ts) {
+        t.copy_(host.narrow(0, off, t.numel()).view(t.sizes()));
+        off += t.numel();
+    }
+}
+
+void all_reduce_list(tt_dist &d, std::vector<at::Tensor> &ts, tt_dist_op op) {
+    if (ts.empty()) return;
+    std::vector<at::Tensor> one{flat_buffer(d, ts, "all_reduce")};
     c10d::AllreduceOptions o;
     o.reduceOp = reduce_op(op);
     o.timeout = d.timeout;
     dist_wait(d, d.pg->allreduce(one, o));
-    if (op == TT_DIST_AVG) buf.div_(d.world);
-    buf = buf.to(ts[0].device());
-    int64_t off = 0;
-    at::NoGradGuard no_grad;
-    for (auto &t : ts) {
-        t.copy_(buf.narrow(0, off, t.numel()).view(t.sizes()));
-        off += t.numel();
-    }
+    if (op == TT_DIST_AVG) one[0].div_(d.world);
+    copy_back(one[0], ts);
 }
 
 } // namespace
@@ -1146,22 +1154,12 @@ int tt_dist_broadcast(tt_dist *d, tt_tensor *const *ts, int n, int root) {
     tt_dist &dd = D(d);
     if (root < 0 || root >= dd.world) throw std::invalid_argument("broadcast root " + std::to_string(root) + " outside the group");
     if (v.empty()) return 0;
-    std::vector<at::Tensor> flat;
-    for (auto &t : v) flat.push_back(t.reshape({-1}));
-    at::Tensor buf = at::cat(flat);
-    if (dd.cuda) buf = buf.to(at::kCUDA);
-    std::vector<at::Tensor> one{buf};
+    std::vector<at::Tensor> one{flat_buffer(dd, v, "broadcast")};
     c10d::BroadcastOptions o;
     o.rootRank = root;
     o.timeout = dd.timeout;
     dist_wait(dd, dd.pg->broadcast(one, o));
-    buf = buf.to(v[0].device());
-    at::NoGradGuard no_grad;
-    int64_t off = 0;
-    for (auto &t : v) {
-        t.copy_(buf.narrow(0, off, t.numel()).view(t.sizes()));
-        off += t.numel();
-    }
+    copy_back(one[0], v);
     return 0;
     TT_CATCH(-1)
 }
