@@ -1,15 +1,13 @@
 #include "train/launch.h"
 
 #include "util/error.h"
+#include "util/free_port.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -24,18 +22,6 @@ static void forward(int sig) {
     forwarded = sig;
     for (int i = 0; i < n_ranks; i++)
         if (ranks[i] > 0) kill(ranks[i], sig);
-}
-
-/* A port nothing listens on now (the kernel's choice for an ephemeral bind). */
-static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    if (fd < 0) return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    int port = -1;
-    if (!bind(fd, (struct sockaddr *)&a, sizeof a) && !getsockname(fd, (struct sockaddr *)&a, &len)) port = ntohs(a.sin_port);
-    close(fd);
-    return port;
 }
 
 extern char **environ;
@@ -90,7 +76,7 @@ int train_launch(int nproc, int threads_total, const char *const *args, int narg
     int port = 0;
     const char *mp = getenv("MASTER_PORT");
     if (mp && *mp) port = atoi(mp);
-    else if ((port = free_port()) < 0) return vk_err_set("--nproc: no free local port: %s", strerror(errno));
+    else if ((port = vk_free_local_port()) < 0) return vk_err_set("--nproc: no free local port: %s", strerror(errno));
     int per = threads_total / nproc > 0 ? threads_total / nproc : 1;
     char threads_arg[32], port_s[16], world_s[16];
     snprintf(threads_arg, sizeof threads_arg, "threads=%d", per);

@@ -9,18 +9,16 @@
 #include "tests/common/cli_run.h"
 #include "tests/common/fixtures.h"
 #include "util/error.h"
+#include "util/free_port.h"
 #include "util/fileio.h"
 
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -299,13 +297,9 @@ Test(cli_train_dist, sigterm_on_one_rank_stops_all_with_a_checkpoint, .timeout =
 
 /* A TCP port nothing listens on (bound and released). */
 static int unused_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    int port = vk_free_local_port();
+    cr_assert_gt(port, 0, "no free local port");
+    return port;
 }
 
 Test(cli_train_dist, bad_world_sizes_ports_and_stores_are_clear_errors, .timeout = 120) {

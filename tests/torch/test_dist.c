@@ -4,15 +4,13 @@
  * Each rank is a forked child that reports through its exit status (0 = every check held) and
  * _exits (libtorch's exit handlers must not run in a forked copy). */
 #include "shim/tt.h"
+#include "util/free_port.h"
 
-#include <arpa/inet.h>
 #include <criterion/criterion.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -20,13 +18,9 @@
 #define WORLD 3
 
 static int free_port(void) {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = 0, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    socklen_t len = sizeof a;
-    cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &len), 0);
-    close(fd);
-    return ntohs(a.sin_port);
+    int port = vk_free_local_port();
+    cr_assert_gt(port, 0, "no free local port");
+    return port;
 }
 
 /* In a rank: a failed check prints why and ends the process with the line number. */
