@@ -384,16 +384,9 @@ int blip_generate(const blip_text *t, tt_tensor *image_embeds, tt_tensor *encode
                        .prompt_len = prompt_len,
                        .rows_per_item = gp->num_beams};
     int rc = blip_text_cross_kv(t, image_embeds, encoder_mask, &s.cross, 0);
-    if (!rc && gp->num_beams > 1) {
-        /* each image's keys/values serve all of its beams: rows 0,0,0,1,1,1,... */
-        int64_t R = batch * gp->num_beams;
-        int64_t *rows = malloc(sizeof(int64_t) * (size_t)R);
-        for (int64_t r = 0; rows && r < R; r++) rows[r] = r / gp->num_beams;
-        tt_tensor *idx = rows ? tt_from_data(rows, (int64_t[]){R}, 1, TT_I64) : NULL;
-        rc = idx ? blip_cross_kv_select(&s.cross, idx) : vk_err_set("generate: out of memory");
-        tt_free(idx);
-        free(rows);
-    }
+    /* each image's keys/values serve all of its beams (rows 0,0,0,1,1,1,...): beams are only
+     * ever reordered within their image, so the row -> image map holds to the end */
+    if (!rc && gp->num_beams > 1 && blip_cross_kv_repeat(&s.cross, gp->num_beams)) rc = vk_err_set("generate: %s", vk_err_msg());
     if (!rc) rc = blip_kv_cache_init(&s.cache, t->cfg.num_hidden_layers);
     if (!rc)
         rc = gp->num_beams == 1 ? greedy(&s, prompt, batch, prompt_len, gp, keep_scores, out)

@@ -60,7 +60,8 @@ tt_tensor *blip_split_heads(tt_tensor *x, int heads);
 tt_tensor *blip_merge_heads(tt_tensor *x);
 /* softmax(q k^T * scale + mask_add) v; q [B,H,L,d], k/v [B,H,S,d], mask_add broadcastable to
  * [B,H,L,S] or NULL. Returns [B,H,L,d]. With bf16 q/k/v the products run in bf16 and the
- * softmax (and mask) in float32. */
+ * softmax (and mask) in float32 (without a mask or scale, inside libtorch's bf16 softmax, which
+ * computes in float32). */
 tt_tensor *blip_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, tt_tensor *mask_add, double scale);
 /* The attention weights alone: softmax(q k^T * scale + mask_add) [B,H,L,S], in q's dtype. */
 tt_tensor *blip_attention_probs(tt_tensor *q, tt_tensor *k, tt_tensor *mask_add, double scale);

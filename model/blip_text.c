@@ -208,6 +208,23 @@ int blip_cross_kv_select(blip_cross_kv *c, tt_tensor *rows) {
     return c->mask_add ? select_rows(&c->mask_add, 1, rows) : 0;
 }
 
+int blip_cross_kv_repeat(blip_cross_kv *c, int64_t group) {
+    if (group <= 1) return 0;
+    if (c->value_bias) { /* the bf16 form (cross_kv_lowp) */
+        c->group = group;
+        return 0;
+    }
+    int64_t B = tt_size(c->key[0], 0), R = B * group;
+    int64_t *rows = malloc(sizeof(int64_t) * (size_t)R);
+    if (!rows) return vk_err_set("out of memory");
+    for (int64_t r = 0; r < R; r++) rows[r] = r / group;
+    tt_tensor *idx = tt_from_data(rows, (int64_t[]){R}, 1, TT_I64);
+    free(rows);
+    int rc = idx ? blip_cross_kv_select(c, idx) : vk_err_set("cross-attention rows: %s", tt_last_error());
+    tt_free(idx);
+    return rc;
+}
+
 int blip_kv_cache_init(blip_kv_cache *c, int layers) {
     memset(c, 0, sizeof *c);
     if (alloc_pairs(&c->key, &c->value, layers)) return -1;
@@ -254,8 +271,30 @@ static tt_tensor *attention_output(const blip_text_attention *at, tt_tensor *ctx
     return blip_norm_forward(&at->ln, tt_add(h, residual));
 }
 
+/* [B*G, H, L, d] <-> [B, H, G*L, d]: the G beams of an image as extra query rows of its product */
+static tt_tensor *stack_beams(tt_tensor *q, int64_t G) {
+    int64_t s[4];
+    if (tt_shape(q, s, 4) != 4) return NULL;
+    tt_tensor *v = tt_permute(tt_view(q, (int64_t[]){s[0] / G, G, s[1], s[2], s[3]}, 5), (int64_t[]){0, 2, 1, 3, 4}, 5);
+    return tt_reshape(v, (int64_t[]){s[0] / G, s[1], G * s[2], s[3]}, 4);
+}
+
+static tt_tensor *unstack_beams(tt_tensor *ctx, int64_t G) {
+    int64_t s[4];
+    if (tt_shape(ctx, s, 4) != 4) return NULL;
+    tt_tensor *v = tt_permute(tt_view(ctx, (int64_t[]){s[0], s[1], G, s[2] / G, s[3]}, 5), (int64_t[]){0, 2, 1, 3, 4}, 5);
+    return tt_reshape(v, (int64_t[]){s[0] * G, s[1], s[2] / G, s[3]}, 4);
+}
+
+static tt_tensor *cross_attention_rows(const blip_cross_kv *c, int i, tt_tensor *q);
+
 /* softmax(q K^T + mask) V, plus (P t) B_h^T when the value adapter was kept apart */
 static tt_tensor *cross_attention(const blip_cross_kv *c, int i, tt_tensor *q) {
+    if (c->group > 1) return unstack_beams(cross_attention_rows(c, i, stack_beams(q, c->group)), c->group);
+    return cross_attention_rows(c, i, q);
+}
+
+static tt_tensor *cross_attention_rows(const blip_cross_kv *c, int i, tt_tensor *q) {
     if (!c->value_down || !c->value_down[i]) return blip_attention(q, c->key[i], c->value[i], c->mask_add, 1.0);
     tt_tensor *p = blip_attention_probs(q, c->key[i], c->mask_add, 1.0);
     int64_t shape[4];

@@ -224,3 +224,73 @@ Test(blip_generate, penalties_follow_transformers_definitions) {
     cr_assert_eq(blip_generate(&model->text, image_embeds, NULL, prompt, NULL, B, 1, &gp, 0, &out), -1);
     cr_assert(strstr(vk_err_msg(), "max_position_embeddings"), "%s", vk_err_msg());
 }
+
+/* Largest |a - b| over two same-shape tensors. */
+static double max_abs_diff(tt_tensor *a, tt_tensor *b) {
+    tt_tensor *d = tt_abs(tt_sub(tt_to_dtype(a, TT_F32), tt_to_dtype(b, TT_F32)));
+    tt_tensor *m = tt_max_dim(tt_reshape(d, (int64_t[]){-1}, 1), 0, 0, NULL);
+    return tt_item(m);
+}
+
+/* Decoder hidden states for G beams per image: from keys/values repeated per beam (as
+ * transformers) and from one copy per image with the beams stacked as query rows (bf16 beam
+ * search) — the same numbers up to the products' rounding. */
+static void beams_share_cross_kv(tt_dtype dt, double tol) {
+    const int64_t G = 3, L = 4;
+    cr_assert_eq(blip_caption_set_dtype(model, dt), 0, "%s", vk_err_msg());
+    int64_t B = tt_size(image_embeds, 0), R = B * G;
+    int64_t *tok = malloc(sizeof(int64_t) * (size_t)(R * L));
+    for (int64_t i = 0; i < R * L; i++) tok[i] = i % L == 0 ? model->cfg.text.bos_token_id : 5 + (i * 131) % 90;
+    tt_scope_begin();
+    tt_tensor *ids = tt_from_data(tok, (int64_t[]){R, L}, 2, TT_I64);
+    blip_cross_kv repeated, stacked;
+    cr_assert_eq(blip_text_cross_kv(&model->text, image_embeds, NULL, &repeated, 0), 0, "%s", vk_err_msg());
+    cr_assert_eq(blip_text_cross_kv(&model->text, image_embeds, NULL, &stacked, 0), 0, "%s", vk_err_msg());
+    int64_t *rows = malloc(sizeof(int64_t) * (size_t)R);
+    for (int64_t r = 0; r < R; r++) rows[r] = r / G;
+    cr_assert_eq(blip_cross_kv_select(&repeated, tt_from_data(rows, (int64_t[]){R}, 1, TT_I64)), 0);
+    stacked.group = G;
+    blip_text_args a = {.input_ids = ids, .causal = 1, .cross = &repeated};
+    tt_tensor *want = blip_text_forward(&model->text, &a);
+    a.cross = &stacked;
+    tt_tensor *got = blip_text_forward(&model->text, &a);
+    cr_assert(want && got, "%s", tt_last_error());
+    double diff = max_abs_diff(got, want);
+    cr_assert(diff <= tol, "%s: stacked beams differ from repeated rows by %g (tolerance %g)", tt_dtype_name(dt), diff, tol);
+    blip_cross_kv_free(&repeated);
+    blip_cross_kv_free(&stacked);
+    tt_scope_end();
+    free(rows);
+    free(tok);
+}
+
+Test(blip_generate, beams_share_their_images_cross_kv_fp32) { beams_share_cross_kv(TT_F32, 1e-5); }
+
+/* bf16: both sides round their products to bf16 (8 bits of mantissa) and the layer norms bring
+ * hidden states to unit scale, so a few bf16 ulps of 1 (2^-8 each) bound the difference. */
+Test(blip_generate, beams_share_their_images_cross_kv_bf16) { beams_share_cross_kv(TT_BF16, 0.05); }
+
+Test(blip_generate, bf16_beam_search_runs_on_one_kv_copy_per_image) {
+    /* bf16 beam search (one copy of each image's keys/values) against float32's: the same
+     * sequence scores within bf16 noise on the fixture's beam3 case */
+    blip_gen_output ref;
+    run_case("beam3", 0, &ref);
+    cr_assert_eq(blip_caption_set_dtype(model, TT_BF16), 0, "%s", vk_err_msg());
+    blip_gen_params gp = blip_gen_default_params(&model->cfg.text);
+    const cJSON *kw = cJSON_GetObjectItemCaseSensitive(gen_case("beam3"), "kwargs");
+    gp.num_beams = json_int(kw, "num_beams", 1);
+    gp.max_length = json_int(kw, "max_length", 20);
+    gp.min_length = json_int(kw, "min_length", 0);
+    int64_t B = tt_size(image_embeds, 0);
+    int64_t *prompt = malloc(sizeof(int64_t) * (size_t)B);
+    for (int64_t b = 0; b < B; b++) prompt[b] = model->cfg.text.bos_token_id;
+    blip_gen_output out;
+    cr_assert_eq(blip_generate(&model->text, image_embeds, NULL, prompt, NULL, B, 1, &gp, 0, &out), 0, "%s", vk_err_msg());
+    cr_assert_eq(out.rows, ref.rows);
+    for (int64_t b = 0; b < B; b++)
+        cr_assert(fabs(out.sequence_scores[b] - ref.sequence_scores[b]) < 0.1, "row %ld: bf16 score %g, fp32 %g", (long)b,
+                  out.sequence_scores[b], ref.sequence_scores[b]);
+    free(prompt);
+    blip_gen_output_free(&out);
+    blip_gen_output_free(&ref);
+}
