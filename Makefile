@@ -30,7 +30,11 @@ BASE_CXXFLAGS = -std=c++17 -D_GNU_SOURCE -fPIC $(WARN) -I. -MMD -MP
 ifeq ($(LIBTORCH),)
 TORCH_INC  = -isystem /usr/include/torch/csrc/api/include
 TORCH_LIBS = -ltorch -ltorch_cpu -lc10
-TORCH_DEFS = $(if $(wildcard /usr/include/gloo/allreduce.h),-DUSE_C10D_GLOO)
+TORCH_DEFS = $(if $(wildcard /usr/include/gloo/allreduce.h),-DUSE_C10D_GLOO) $(DNNL_DEFS)
+# oneDNN's headers (libdnnl-dev): the same libdnnl.so.2 Debian's libtorch links, used directly for
+# prepacked bf16 linears (tt_packed_linear). Not with another libtorch (its oneDNN is built in).
+DNNL_DEFS  = $(if $(wildcard /usr/include/oneapi/dnnl/dnnl.hpp),-DUSE_DNNL)
+TORCH_LIBS += $(if $(DNNL_DEFS),-ldnnl)
 else
 TORCH_INC  = -isystem $(LIBTORCH)/include -isystem $(LIBTORCH)/include/torch/csrc/api/include
 TORCH_LIBS = -L$(LIBTORCH)/lib -Wl,-rpath,$(LIBTORCH)/lib -Wl,--no-as-needed \

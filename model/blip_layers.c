@@ -43,8 +43,10 @@ void blip_linear_release(blip_linear *l) {
 }
 
 int blip_linear_set_dtype(blip_linear *l, tt_dtype dt) {
+    tt_packed_linear_free(l->packed);
     tt_free(l->weight_lp);
     tt_free(l->bias_lp);
+    l->packed = NULL;
     l->weight_lp = l->bias_lp = NULL;
     l->cast_dt = TT_F32;
     if (dt == TT_F32) return 0;
@@ -54,7 +56,11 @@ int blip_linear_set_dtype(blip_linear *l, tt_dtype dt) {
     }
     l->weight_lp = tt_persist(tt_to_dtype(l->weight, dt));
     l->bias_lp = l->bias ? tt_persist(tt_to_dtype(l->bias, dt)) : NULL;
-    return l->weight_lp && (!l->bias || l->bias_lp) ? 0 : -1;
+    if (!l->weight_lp || (l->bias && !l->bias_lp)) return -1;
+    /* frozen bf16 weights: packed once for oneDNN (no packing at every product) */
+    tt_clear_error();
+    if (dt == TT_BF16 && !(l->packed = tt_packed_linear_new(l->weight_lp, l->bias_lp)) && tt_last_error()[0]) return -1;
+    return 0;
 }
 
 tt_dtype blip_linear_dtype(const blip_linear *l) {
@@ -101,7 +107,8 @@ tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train) {
         return tt_add(y, tt_mul_scalar(tt_linear(tt_linear(xd, l->lora_a, NULL), l->lora_b, NULL), l->lora_scale));
     }
     tt_tensor *xc = blip_linear_input(l, x);
-    tt_tensor *y = l->weight_lp ? tt_linear(xc, l->weight_lp, l->bias_lp)
+    tt_tensor *y = l->packed      ? tt_packed_linear_forward(l->packed, xc)
+                   : l->weight_lp ? tt_linear(xc, l->weight_lp, l->bias_lp)
                                 : tt_linear(xc, tt_to_dtype(l->weight, dt), l->bias ? tt_to_dtype(l->bias, dt) : NULL);
     if (!l->lora_a) return y;
     tt_tensor *xd = l->lora_dropout > 0 ? tt_dropout(xc, l->lora_dropout, train) : xc;

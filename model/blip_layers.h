@@ -18,6 +18,7 @@ typedef struct {
     double lora_dropout;
     char *name;         /* state-dict prefix, e.g. "text_decoder.bert.encoder.layer.0.attention.self.query" */
     tt_tensor *weight_lp, *bias_lp; /* owned bf16 copies when the model computes in bf16, else NULL */
+    tt_packed_linear *packed; /* weight_lp/bias_lp prepacked for oneDNN (NULL without it) */
     int cast_dt;        /* TT_BF16 when the weights train (fp32 masters, cast in every forward), else TT_F32 */
 } blip_linear;
 

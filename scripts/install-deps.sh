@@ -13,6 +13,7 @@ packages=(
     libutf8proc-dev       # Unicode normalisation and categories (tokenizers)
     libcriterion-dev      # the test framework
     libgloo-dev           # headers of c10d's Gloo backend (data-parallel training; the library ships with libtorch)
+    libdnnl-dev           # oneDNN headers: prepacked bf16 linears (the library is libtorch's own libdnnl.so.2)
     clang libclang-rt-14-dev  # libFuzzer targets (make fuzz; a short run in make check)
     jq unzip              # fuzz seed corpora, built from the fixtures at run time
 )

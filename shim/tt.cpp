@@ -25,6 +25,10 @@
 #include <torch/csrc/distributed/c10d/ProcessGroupNCCL.hpp>
 #endif
 
+#ifdef USE_DNNL
+#include <oneapi/dnnl/dnnl.hpp>
+#endif
+
 #include <malloc.h>
 #include <sched.h>
 #include <signal.h>
@@ -39,6 +43,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 struct tt_tensor {
@@ -735,6 +740,113 @@ tt_tensor *tt_linear_acc(tt_tensor *y, tt_tensor *x, tt_tensor *w, double alpha)
     return wrap(r.view(yy.sizes()));
     TT_CATCH(nullptr)
 }
+
+// ---- prepacked bf16 linear (oneDNN) --------------------------------------------------------
+// libtorch 1.13 has no public op for a linear with a pre-reordered weight, so the weight goes
+// through oneDNN directly (Debian's libtorch links the same libdnnl.so.2, so threads follow
+// at::set_num_threads). One matmul primitive per row count, made on first use and kept; the
+// packed layout is chosen once for 32 rows and imposed on the others (oneDNN picks the same
+// one for every row count on AVX512-BF16; a refusal means at::linear for that count).
+struct tt_packed_linear {
+    at::Tensor weight, bias; // plain copies: the fallback (and autograd) path
+#ifdef USE_DNNL
+    dnnl::memory packed, bias_mem;
+    std::mutex mu;
+    std::unordered_map<int64_t, std::unique_ptr<dnnl::matmul>> by_rows; // null: refused
+#endif
+};
+
+#ifdef USE_DNNL
+namespace {
+using dnnl_tag = dnnl::memory::format_tag;
+using dnnl_dt = dnnl::memory::data_type;
+
+dnnl::engine &cpu_engine() {
+    static dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+    return eng;
+}
+
+dnnl::matmul::desc packed_desc(const tt_packed_linear *p, int64_t rows, const dnnl::memory::desc &w) {
+    int64_t N = p->weight.size(0), K = p->weight.size(1);
+    dnnl::memory::desc src({rows, K}, dnnl_dt::bf16, dnnl_tag::ab), dst({rows, N}, dnnl_dt::bf16, dnnl_tag::ab);
+    if (!p->bias.defined()) return dnnl::matmul::desc(src, w, dst);
+    return dnnl::matmul::desc(src, w, dnnl::memory::desc({1, N}, dnnl_dt::bf16, dnnl_tag::ab), dst);
+}
+
+// The primitive for `rows` rows, or nullptr when oneDNN refuses that shape.
+dnnl::matmul *packed_primitive(tt_packed_linear *p, int64_t rows) {
+    std::lock_guard<std::mutex> lock(p->mu);
+    auto it = p->by_rows.find(rows);
+    if (it != p->by_rows.end()) return it->second.get();
+    std::unique_ptr<dnnl::matmul> prim;
+    try {
+        dnnl::matmul::primitive_desc pd(packed_desc(p, rows, p->packed.get_desc()), cpu_engine());
+        prim = std::make_unique<dnnl::matmul>(pd);
+    } catch (const dnnl::error &) {
+        prim.reset();
+    }
+    return (p->by_rows[rows] = std::move(prim)).get();
+}
+} // namespace
+#endif
+
+tt_packed_linear *tt_packed_linear_new(tt_tensor *weight, tt_tensor *bias) {
+    TT_TRY const at::Tensor &w = T(weight);
+    if (w.dim() != 2 || w.scalar_type() != at::kBFloat16)
+        throw std::invalid_argument("packed linear: the weight must be a 2-d bf16 tensor");
+    if (bias && (T(bias).dim() != 1 || T(bias).size(0) != w.size(0) || T(bias).scalar_type() != at::kBFloat16))
+        throw std::invalid_argument("packed linear: the bias must be a bf16 vector of the weight's rows");
+#ifdef USE_DNNL
+    auto p = std::make_unique<tt_packed_linear>();
+    p->weight = w.detach().contiguous();
+    if (bias) p->bias = T(bias).detach().contiguous();
+    int64_t N = w.size(0), K = w.size(1);
+    dnnl::matmul::primitive_desc pd(packed_desc(p.get(), 32, dnnl::memory::desc({K, N}, dnnl_dt::bf16, dnnl_tag::any)),
+                                    cpu_engine());
+    p->packed = dnnl::memory(pd.weights_desc(), cpu_engine());
+    dnnl::memory plain({{K, N}, dnnl_dt::bf16, dnnl_tag::ba}, cpu_engine(), p->weight.data_ptr()); // W^T as a view
+    dnnl::stream stream(cpu_engine());
+    dnnl::reorder(plain, p->packed).execute(stream, plain, p->packed);
+    stream.wait();
+    if (bias) p->bias_mem = dnnl::memory({{1, N}, dnnl_dt::bf16, dnnl_tag::ab}, cpu_engine(), p->bias.data_ptr());
+    return p.release();
+#else
+    return nullptr;
+#endif
+    TT_CATCH(nullptr)
+}
+
+tt_tensor *tt_packed_linear_forward(tt_packed_linear *p, tt_tensor *x) {
+    TT_TRY if (!p) throw std::invalid_argument("packed linear: null layer");
+    const at::Tensor &xx = T(x);
+    int64_t N = p->weight.size(0), K = p->weight.size(1);
+    if (xx.dim() < 1 || xx.size(-1) != K)
+        throw std::invalid_argument("packed linear: input has " + std::to_string(xx.dim() ? xx.size(-1) : 0) +
+                                    " features, the layer takes " + std::to_string(K));
+#ifdef USE_DNNL
+    bool plain_rows = xx.scalar_type() == at::kBFloat16 && xx.is_contiguous() && xx.numel() > 0;
+    if (plain_rows && !(at::GradMode::is_enabled() && xx.requires_grad())) {
+        int64_t rows = xx.numel() / K;
+        if (dnnl::matmul *prim = packed_primitive(p, rows)) {
+            std::vector<int64_t> out(xx.sizes().begin(), xx.sizes().end());
+            out.back() = N;
+            at::Tensor y = at::empty(out, xx.options());
+            dnnl::memory src({{rows, K}, dnnl_dt::bf16, dnnl_tag::ab}, cpu_engine(), xx.data_ptr());
+            dnnl::memory dst({{rows, N}, dnnl_dt::bf16, dnnl_tag::ab}, cpu_engine(), y.data_ptr());
+            std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p->packed}, {DNNL_ARG_DST, dst}};
+            if (p->bias.defined()) args[DNNL_ARG_BIAS] = p->bias_mem;
+            thread_local dnnl::stream stream(cpu_engine());
+            prim->execute(stream, args);
+            stream.wait();
+            return wrap(std::move(y));
+        }
+    }
+#endif
+    return wrap(at::linear(xx, p->weight, p->bias.defined() ? c10::optional<at::Tensor>(p->bias) : c10::nullopt));
+    TT_CATCH(nullptr)
+}
+
+void tt_packed_linear_free(tt_packed_linear *p) { delete p; }
 
 tt_tensor *tt_layer_norm(tt_tensor *x, int ndim_norm, tt_tensor *weight, tt_tensor *bias, double eps) {
     TT_TRY const at::Tensor &xx = T(x);

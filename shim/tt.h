@@ -180,6 +180,18 @@ tt_tensor *tt_linear(tt_tensor *x, tt_tensor *weight, tt_tensor *bias);
 /* y + alpha * x W^T in one product that accumulates into (a copy of) y: x [..., in], W [out, in],
  * y [..., out] with the same leading dims (ATen addmm over the flattened rows). */
 tt_tensor *tt_linear_acc(tt_tensor *y, tt_tensor *x, tt_tensor *weight, double alpha);
+/* A frozen bf16 linear layer whose weight is reordered once into oneDNN's blocked layout (the
+ * layout its bf16 kernels compute on; ATen's bf16 addmm repacks the plain weight at every call,
+ * which costs more than the product itself when few rows are multiplied, as in decoding).
+ * new: weight [out, in] and optional bias [out], both bf16 (copies are kept); NULL with no error
+ * set when vlkit was built without oneDNN's headers (callers then use tt_linear), NULL with an
+ * error for bad arguments. forward: x [..., in] -> [..., out], the same numbers as tt_linear; it
+ * falls back to tt_linear when x is not contiguous bf16 or x needs a gradient (no autograd in
+ * the oneDNN call). Thread-safe; free once, after the last forward. */
+typedef struct tt_packed_linear tt_packed_linear;
+tt_packed_linear *tt_packed_linear_new(tt_tensor *weight, tt_tensor *bias);
+tt_tensor *tt_packed_linear_forward(tt_packed_linear *p, tt_tensor *x);
+void tt_packed_linear_free(tt_packed_linear *p);
 /* Over the trailing ndim_norm dims; weight/bias optional. */
 tt_tensor *tt_layer_norm(tt_tensor *x, int ndim_norm, tt_tensor *weight, tt_tensor *bias, double eps);
 tt_tensor *tt_softmax(tt_tensor *x, int dim);
