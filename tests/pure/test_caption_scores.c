@@ -220,3 +220,24 @@ Test(caption_scores, cider_df_table_round_trip) {
     caption_ngrams_free(g);
     caption_set_free(&set);
 }
+
+Test(caption_scores, rouge_tokens_are_single_space_splits) {
+    /* ROUGE-L reuses the words of str.split() only where s.split(" ") gives the same tokens;
+     * doubled, leading and trailing spaces and other whitespace make other tokens (values from
+     * the official Rouge on the same strings). */
+    const char *refs_a[] = {"a b c"};
+    const char *refs_b[] = {"a b c", "a\tb"};
+    const char *refs_c[] = {"a b "};
+    const char *refs_d[] = {"a b c"};
+    caption_item items[4] = {item("a  b c", refs_a, 1), item("a\tb c", refs_b, 2), item(" a b", refs_c, 1),
+                             item("a b c", refs_d, 1)};
+    double c, per[4];
+    cr_assert_eq(rouge_score(items, 4, &c, per), 0);
+    const double want[4] = {0.8798076923076923, 0.7093023255813954, 0.6666666666666666, 1.0};
+    for (int i = 0; i < 4; i++) cr_expect(fabs(per[i] - want[i]) < 1e-15, "image %d: %.17g, want %.17g", i, per[i], want[i]);
+    caption_scores s; /* the same through the shared words, beside the n-gram counting */
+    caption_set set = {items, 4, 0, 0, NULL, NULL};
+    cr_assert_eq(caption_scores_compute(&set, NULL, CAPTION_METRIC_ALL, 1, &s), 0, "%s", vk_err_msg());
+    for (int i = 0; i < 4; i++) cr_expect_eq(s.per_image_rouge[i], per[i]);
+    caption_scores_free(&s);
+}
