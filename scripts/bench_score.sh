@@ -105,5 +105,6 @@ summary() {
 echo "summary (whole process, best of 3, single-threaded as the targets are):"
 summary "captions:" "$TMP/cap.1.t" 0.12 6
 summary "vqa:" "$TMP/vqa.1.t" 0.1 3.1
-echo "two threads (the default), best of 3: captions $(sort -g "$TMP/cap.2.t" | head -1) s, vqa $(sort -g "$TMP/vqa.2.t" | head -1) s"
+best() { sort -g "$1" | head -1 | awk '{ printf "%.3f", $1 }'; }
+echo "two threads (the default), best whole process: captions $(best "$TMP/cap.2.t") s, vqa $(best "$TMP/vqa.2.t") s"
 [ -z "${KEEP_BENCH:-}" ] || echo "corpora kept in $TMP"
