@@ -124,14 +124,18 @@ int caption_ngrams_count(caption_ngrams *g) {
         }
         if (failed) break;
         sort_u32(sent_grams, total);
+        /* equal ids are adjacent now: one entry each, with its count (room made once) */
+        size_t ne = arrlenu(ents);
+        arrsetlen(ents, ne + total);
         for (size_t p = 0; p < total;) {
             size_t q = p + 1;
             while (q < total && sent_grams[q] == sent_grams[p]) q++;
-            ngram_count e = {sent_grams[p], (uint32_t)(q - p)};
-            arrput(ents, e);
+            ents[ne].id = sent_grams[p];
+            ents[ne++].count = (uint32_t)(q - p);
             p = q;
         }
-        g->ent_off[si + 1] = (size_t)arrlen(ents);
+        arrsetlen(ents, ne);
+        g->ent_off[si + 1] = ne;
     }
     arrfree(sent_grams);
     HASH_CLEAR(hh, grams);
