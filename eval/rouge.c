@@ -79,6 +79,19 @@ static size_t lcs(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, si
     return L[nb];
 }
 
+/* LCS length of a candidate of nc <= 64 words and ref[0..nr), bit-parallel (Crochemore et al.
+ * 2001, as Hyyrö writes it): bit k of mask[w] says candidate word k is w; V's zero bits within
+ * the nc low ones count the LCS. One step per reference word instead of a row of nc cells. */
+static size_t lcs_bits(const uint64_t *mask, size_t nc, const uint32_t *ref, size_t nr) {
+    uint64_t v = ~(uint64_t)0;
+    for (size_t j = 0; j < nr; j++) {
+        uint64_t m = mask[ref[j]];
+        v = (v + (v & m)) | (v & ~m);
+    }
+    uint64_t low = nc == 64 ? ~(uint64_t)0 : ((uint64_t)1 << nc) - 1;
+    return nc - (size_t)__builtin_popcountll(v & low);
+}
+
 /* Whether every caption of item i is spaced (its ROUGE-L tokens are its words). */
 static int item_spaced(const caption_ngrams *g, size_t i) {
     for (size_t s = g->first_sent[i]; s < g->first_sent[i + 1]; s++)
@@ -92,6 +105,8 @@ int rouge_score_words(const caption_ngrams *g, const caption_item *items, double
     tok_interner ti = {NULL}; /* for the images that are not spaced */
     uint32_t *cand_buf = NULL, *ref_buf = NULL;
     size_t *row = NULL, row_cap = 0;
+    uint64_t *mask = calloc(g->n_vocab ? g->n_vocab : 1, sizeof *mask); /* by word id: lcs_bits */
+    if (!mask) return vk_err_set("ROUGE-L: out of memory");
     double sum = 0;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -113,6 +128,9 @@ int rouge_score_words(const caption_ngrams *g, const caption_item *items, double
             cand = cand_buf;
             nc = arrlenu(cand_buf);
         }
+        int bits = spaced && nc <= 64;
+        if (bits)
+            for (size_t k = 0; k < nc; k++) mask[cand[k]] |= (uint64_t)1 << k;
         double pmax = 0, rmax = 0;
         for (int r = 0; r < items[i].n_refs; r++) {
             const uint32_t *ref;
@@ -127,7 +145,7 @@ int rouge_score_words(const caption_ngrams *g, const caption_item *items, double
                 ref = ref_buf;
                 nr = arrlenu(ref_buf);
             }
-            size_t l = lcs(ref, nr, cand, nc, &row, &row_cap);
+            size_t l = bits ? lcs_bits(mask, nc, ref, nr) : lcs(ref, nr, cand, nc, &row, &row_cap);
             if (l == SIZE_MAX) {
                 rc = vk_err_set("ROUGE-L: out of memory");
                 goto done;
@@ -136,6 +154,8 @@ int rouge_score_words(const caption_ngrams *g, const caption_item *items, double
             if (p > pmax) pmax = p;
             if (rr > rmax) rmax = rr;
         }
+        if (bits)
+            for (size_t k = 0; k < nc; k++) mask[cand[k]] = 0;
         double score = 0.0;
         if (pmax != 0 && rmax != 0) score = ((1 + beta * beta) * pmax * rmax) / (rmax + beta * beta * pmax);
         if (per_image) per_image[i] = score;
@@ -143,6 +163,7 @@ int rouge_score_words(const caption_ngrams *g, const caption_item *items, double
     }
     *corpus = n ? sum / (double)n : 0.0;
 done:
+    free(mask);
     free(row);
     arrfree(cand_buf);
     arrfree(ref_buf);
