@@ -1,4 +1,5 @@
-/* ngrams_internal.h — the layout of caption_ngrams, shared by caption_ngrams.c, bleu.c, cider.c.
+/* ngrams_internal.h — the layout of caption_ngrams, shared by caption_words.c, caption_ngrams.c, bleu.c,
+ * cider.c, rouge.c and caption_scores.c.
  *
  * Every caption ("sentence") is split into words with str.split() semantics; words are interned
  * (ids from 1), and each distinct 1..4-gram of the corpus gets an id. A sentence is then the list
