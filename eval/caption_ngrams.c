@@ -12,9 +12,9 @@
  * prefix determines n). Unigrams: an array by word id. Ids are handed out in first-seen order,
  * so the scorers' sums add in the same order as they always did. */
 typedef struct {
+    UT_hash_handle hh; /* first: a chain step reads its next pointer and hash, then the key */
     uint64_t key;
     uint32_t id;
-    UT_hash_handle hh;
 } gram_entry;
 
 static void sort_u32(uint32_t *a, size_t n) {
