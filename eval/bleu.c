@@ -31,12 +31,12 @@ int bleu_score(const caption_ngrams *g, bleu_result *out, double (*per_image)[4]
     for (size_t i = 0; i < g->n_items; i++) {
         size_t c = ngrams_sent(g, i, 0);
         int m = ngrams_n_refs(g, i);
-        long long testlen = g->n_words[c];
+        long long testlen = (long long)ngrams_n_words(g, c);
         /* closest reference length; ties go to the shorter (Python's min over (|l - t|, l)) */
         long long reflen = -1, best = -1;
         for (int r = 1; r <= m; r++) {
             size_t s = ngrams_sent(g, i, r);
-            long long l = g->n_words[s], d = llabs(l - testlen);
+            long long l = (long long)ngrams_n_words(g, s), d = llabs(l - testlen);
             if (best < 0 || d < best || (d == best && l < reflen)) {
                 best = d;
                 reflen = l;

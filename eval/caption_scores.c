@@ -1,5 +1,5 @@
 /* caption_scores.c — run the chosen caption metrics over an evaluated set in one call. */
-#include "eval/eval.h"
+#include "eval/ngrams_internal.h"
 #include "util/error.h"
 #include "util/pair_run.h"
 
@@ -13,8 +13,9 @@ void caption_scores_free(caption_scores *s) {
     memset(s, 0, sizeof *s);
 }
 
-/* BLEU and CIDEr-D share the n-gram counts; ROUGE-L is on its own, so it runs beside their
- * counting, and then BLEU beside CIDEr-D (the jobs write disjoint fields of out). */
+/* All three metrics share the split words (ROUGE-L its tokens, BLEU and CIDEr-D the n-gram
+ * counts): the words first, then ROUGE-L beside the n-gram counting, then BLEU beside CIDEr-D
+ * (the jobs write disjoint fields of out and of the n-gram table). */
 typedef struct {
     const caption_set *set;
     const cider_df *df;
@@ -26,13 +27,13 @@ typedef struct {
 static int count_ngrams(void *p) {
     score_job *j = p;
     if (!(j->metrics & (CAPTION_METRIC_BLEU | CAPTION_METRIC_CIDER))) return 0;
-    return (j->g = caption_ngrams_build(j->set->items, j->set->n)) ? 0 : -1;
+    return caption_ngrams_count(j->g);
 }
 
 static int rouge_metric(void *p) {
     score_job *j = p;
     if (!(j->metrics & CAPTION_METRIC_ROUGE)) return 0;
-    return rouge_score(j->set->items, j->set->n, &j->out->rouge_l, j->out->per_image_rouge);
+    return rouge_score_words(j->g, j->set->items, &j->out->rouge_l, j->out->per_image_rouge);
 }
 
 static int cider_metric(void *p) {
@@ -61,9 +62,9 @@ int caption_scores_compute(const caption_set *set, const cider_df *df, int metri
         if ((metrics & CAPTION_METRIC_CIDER) && !(out->per_image_cider = calloc(n, sizeof *out->per_image_cider)))
             goto oom;
     }
-    score_job j = {set, df, metrics, out, NULL};
-    int rc = pair_run(count_ngrams, &j, rouge_metric, &j);
-    if (rc == 0 && j.g) rc = pair_run(bleu_metric, &j, cider_metric, &j); /* BLEU's error first, as before */
+    score_job j = {set, df, metrics, out, caption_ngrams_words(set->items, n)};
+    int rc = j.g ? pair_run(count_ngrams, &j, rouge_metric, &j) : -1;
+    if (rc == 0) rc = pair_run(bleu_metric, &j, cider_metric, &j); /* BLEU's error first, as before */
     caption_ngrams_free(j.g);
     if (rc != 0) goto fail;
     return 0;

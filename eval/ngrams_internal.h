@@ -1,4 +1,5 @@
-/* ngrams_internal.h — the layout of caption_ngrams, shared by caption_ngrams.c, bleu.c, cider.c.
+/* ngrams_internal.h — the layout of caption_ngrams, shared by caption_words.c, caption_ngrams.c, bleu.c,
+ * cider.c, rouge.c and caption_scores.c.
  *
  * Every caption ("sentence") is split into words with str.split() semantics; words are interned
  * (ids from 1), and each distinct 1..4-gram of the corpus gets an id. A sentence is then the list
@@ -8,6 +9,7 @@
 #define VLKIT_EVAL_NGRAMS_INTERNAL_H
 
 #include "eval/eval.h"
+#include "eval/text_pool.h"
 
 #include <stdint.h>
 
@@ -20,23 +22,23 @@ typedef struct {
     uint32_t w[4]; /* word ids, 0 = unused (so the key also encodes the length) */
 } ngram_key;
 
-typedef struct {
-    char *key;      /* the word (in the map's arena) */
-    uint32_t value; /* its id */
-} ngram_word;
+typedef struct ngram_word ngram_word; /* caption_words.c: an entry of the word map */
 
 struct caption_ngrams {
     size_t n_items;
     size_t *first_sent;   /* n_items + 1: sentences of item i are first_sent[i] (candidate) .. first_sent[i+1]-1 */
     size_t n_sent;
+    size_t *word_off;     /* n_sent + 1 offsets into word_ids */
+    uint32_t *word_ids;   /* every sentence's words (stb_ds array) */
+    uint8_t *spaced;      /* per sentence: 1 when s.split(" ") gives the same words (ROUGE-L's tokens) */
     size_t *ent_off;      /* n_sent + 1 offsets into ents */
     ngram_count *ents;    /* stb_ds array */
-    uint32_t *n_words;    /* words per sentence */
     size_t n_ngrams;
     ngram_key *keys;      /* per n-gram id (stb_ds array) */
     uint8_t *order;       /* per n-gram id: n (1..4) (stb_ds array) */
-    char **vocab;         /* word id -> word (vocab[0] unused), pointers into words' arena (stb_ds array) */
-    ngram_word *words;    /* word -> id (stb_ds string map, sh_new_arena); owns the words' text */
+    char **vocab;         /* word id -> word (vocab[0] unused), NUL-terminated, in pool (stb_ds array) */
+    ngram_word *words;    /* word -> id (uthash, util/ht.h) */
+    text_pool pool;       /* the words' text and the hash maps' entries */
     size_t n_vocab;       /* word ids 1..n_vocab-1 */
 };
 
@@ -45,5 +47,15 @@ static inline size_t ngrams_sent(const caption_ngrams *g, size_t item, int s) { 
 static inline int ngrams_n_refs(const caption_ngrams *g, size_t item) {
     return (int)(g->first_sent[item + 1] - g->first_sent[item]) - 1;
 }
+static inline size_t ngrams_n_words(const caption_ngrams *g, size_t s) { return g->word_off[s + 1] - g->word_off[s]; }
+
+/* caption_ngrams_build in two steps, so that ROUGE-L can run on the words beside the counting:
+ * split and intern the words (caption_words.c; the n-gram fields stay empty), then count. */
+caption_ngrams *caption_ngrams_words(const caption_item *items, size_t n);
+void caption_words_free(caption_ngrams *g); /* the word map (caption_ngrams_free calls it) */
+int caption_ngrams_count(caption_ngrams *g);
+/* ROUGE-L on g's words (rouge.c): the ids stand for the tokens where every caption of an image
+ * is spaced; other images are split again with s.split(" "). */
+int rouge_score_words(const caption_ngrams *g, const caption_item *items, double *corpus, double *per_image);
 
 #endif

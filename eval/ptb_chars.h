@@ -14,11 +14,13 @@ int ptb_is_letter(uint32_t c);     /* Character.isLetter */
 int ptb_is_letter_ext(uint32_t c); /* letters plus soft hyphen and combining marks (the WORD letters) */
 int ptb_is_digit(uint32_t c);      /* Character.isDigit */
 int ptb_is_upper(uint32_t c);      /* Character.isUpperCase */
-int ptb_is_space(uint32_t c);      /* horizontal spaces the lexer skips: space, tab, NBSP, U+2000-200A, U+3000 */
 int ptb_is_newline(uint32_t c);    /* \n \r VT FF U+0085 U+2028 U+2029 */
 int ptb_is_misc_symbol(uint32_t c);/* stand-alone symbols: + % & ~ ^ | \ ° © ™ arrows, math, ... */
 int ptb_is_zero_width(uint32_t c); /* skipped like spaces: U+200B, U+200E, U+200F, U+FEFF, NUL */
 
+/* Horizontal spaces the lexer skips: space, tab, NBSP, U+2000-200A, U+3000 (inline: the scan
+ * asks it after every word). */
+static inline int ptb_is_space(uint32_t c) { return c == ' ' || c == '\t' || c == 0xA0 || (c >= 0x2000 && c <= 0x200A) || c == 0x3000; }
 static inline int ptb_is_ascii_alpha(uint32_t c) { return (c | 0x20) >= 'a' && (c | 0x20) <= 'z'; }
 static inline int ptb_is_ascii_digit(uint32_t c) { return c >= '0' && c <= '9'; }
 static inline int ptb_is_ascii_alnum(uint32_t c) { return ptb_is_ascii_alpha(c) || ptb_is_ascii_digit(c); }

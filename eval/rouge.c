@@ -2,7 +2,7 @@
  * space, so "" is one empty token and an empty candidate against an empty reference has
  * LCS 1), P and R are maximised separately over the references, beta = 1.2, and the corpus
  * value is the mean over images. */
-#include "eval/eval.h"
+#include "eval/ngrams_internal.h"
 #include "util/error.h"
 
 #include "util/ds.h"
@@ -16,8 +16,7 @@ typedef struct {
 } tok_entry;
 
 typedef struct {
-    tok_entry *map;   /* token -> id; keys live in the map's arena */
-    uint32_t *ids;    /* stb_ds scratch */
+    tok_entry *map; /* token -> id; keys live in the map's arena */
 } tok_interner;
 
 /* Token ids of s.split(" ") appended to *out (stb_ds array). Tokens may be empty. */
@@ -80,32 +79,83 @@ static size_t lcs(const uint32_t *a, size_t na, const uint32_t *b, size_t nb, si
     return L[nb];
 }
 
-int rouge_score(const caption_item *items, size_t n, double *corpus, double *per_image) {
+/* LCS length of a candidate of nc <= 64 words and ref[0..nr), bit-parallel (Crochemore et al.
+ * 2001, as Hyyrö writes it): bit k of mask[w] says candidate word k is w; V's zero bits within
+ * the nc low ones count the LCS. One step per reference word instead of a row of nc cells. */
+static size_t lcs_bits(const uint64_t *mask, size_t nc, const uint32_t *ref, size_t nr) {
+    uint64_t v = ~(uint64_t)0;
+    for (size_t j = 0; j < nr; j++) {
+        uint64_t m = mask[ref[j]];
+        v = (v + (v & m)) | (v & ~m);
+    }
+    uint64_t low = nc == 64 ? ~(uint64_t)0 : ((uint64_t)1 << nc) - 1;
+    return nc - (size_t)__builtin_popcountll(v & low);
+}
+
+/* Whether every caption of item i is spaced (its ROUGE-L tokens are its words). */
+static int item_spaced(const caption_ngrams *g, size_t i) {
+    for (size_t s = g->first_sent[i]; s < g->first_sent[i + 1]; s++)
+        if (!g->spaced[s]) return 0;
+    return 1;
+}
+
+int rouge_score_words(const caption_ngrams *g, const caption_item *items, double *corpus, double *per_image) {
     const double beta = 1.2;
-    tok_interner ti = {NULL, NULL};
-    vk_ds_create_lock(); /* n-gram counting creates its tables on the other thread */
-    sh_new_arena(ti.map);
-    vk_ds_create_unlock();
-    uint32_t *cand = NULL, *ref = NULL;
+    size_t n = g->n_items;
+    tok_interner ti = {NULL}; /* for the images that are not spaced */
+    uint32_t *cand_buf = NULL, *ref_buf = NULL;
     size_t *row = NULL, row_cap = 0;
+    uint64_t *mask = calloc(g->n_vocab ? g->n_vocab : 1, sizeof *mask); /* by word id: lcs_bits */
+    if (!mask) return vk_err_set("ROUGE-L: out of memory");
     double sum = 0;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
-        arrsetlen(cand, 0);
-        split_space(&ti, items[i].cand ? items[i].cand : "", &cand);
+        int spaced = item_spaced(g, i);
+        const uint32_t *cand = NULL;
+        size_t nc;
+        if (spaced) {
+            size_t c = ngrams_sent(g, i, 0);
+            cand = g->word_ids + g->word_off[c];
+            nc = ngrams_n_words(g, c);
+        } else {
+            if (!ti.map) {
+                vk_ds_create_lock(); /* n-gram counting creates its tables on the other thread */
+                sh_new_arena(ti.map);
+                vk_ds_create_unlock();
+            }
+            arrsetlen(cand_buf, 0);
+            split_space(&ti, items[i].cand ? items[i].cand : "", &cand_buf);
+            cand = cand_buf;
+            nc = arrlenu(cand_buf);
+        }
+        int bits = spaced && nc <= 64;
+        if (bits)
+            for (size_t k = 0; k < nc; k++) mask[cand[k]] |= (uint64_t)1 << k;
         double pmax = 0, rmax = 0;
         for (int r = 0; r < items[i].n_refs; r++) {
-            arrsetlen(ref, 0);
-            split_space(&ti, items[i].refs[r], &ref);
-            size_t l = lcs(ref, (size_t)arrlen(ref), cand, (size_t)arrlen(cand), &row, &row_cap);
+            const uint32_t *ref;
+            size_t nr;
+            if (spaced) {
+                size_t s = ngrams_sent(g, i, r + 1);
+                ref = g->word_ids + g->word_off[s];
+                nr = ngrams_n_words(g, s);
+            } else {
+                arrsetlen(ref_buf, 0);
+                split_space(&ti, items[i].refs[r], &ref_buf);
+                ref = ref_buf;
+                nr = arrlenu(ref_buf);
+            }
+            size_t l = bits ? lcs_bits(mask, nc, ref, nr) : lcs(ref, nr, cand, nc, &row, &row_cap);
             if (l == SIZE_MAX) {
                 rc = vk_err_set("ROUGE-L: out of memory");
                 goto done;
             }
-            double p = (double)l / (double)arrlen(cand), rr = (double)l / (double)arrlen(ref);
+            double p = (double)l / (double)nc, rr = (double)l / (double)nr;
             if (p > pmax) pmax = p;
             if (rr > rmax) rmax = rr;
         }
+        if (bits)
+            for (size_t k = 0; k < nc; k++) mask[cand[k]] = 0;
         double score = 0.0;
         if (pmax != 0 && rmax != 0) score = ((1 + beta * beta) * pmax * rmax) / (rmax + beta * beta * pmax);
         if (per_image) per_image[i] = score;
@@ -113,9 +163,18 @@ int rouge_score(const caption_item *items, size_t n, double *corpus, double *per
     }
     *corpus = n ? sum / (double)n : 0.0;
 done:
+    free(mask);
     free(row);
-    arrfree(cand);
-    arrfree(ref);
+    arrfree(cand_buf);
+    arrfree(ref_buf);
     shfree(ti.map);
+    return rc;
+}
+
+int rouge_score(const caption_item *items, size_t n, double *corpus, double *per_image) {
+    caption_ngrams *g = caption_ngrams_words(items, n);
+    if (!g) return -1;
+    int rc = rouge_score_words(g, items, corpus, per_image);
+    caption_ngrams_free(g);
     return rc;
 }

@@ -52,6 +52,15 @@ int text_utf8_check(const char *s, size_t len, size_t *bad, const char **what) {
     const unsigned char *p = (const unsigned char *)s;
     size_t i = 0;
     while (i < len) {
+        /* eight ASCII bytes without a NUL at a time: a byte >= 0x80 or a zero byte (which
+         * borrows) sets a high bit, and then the loop below looks at them one by one */
+        while (i + 8 <= len) {
+            uint64_t x;
+            memcpy(&x, p + i, 8);
+            if (((x - 0x0101010101010101ull) | x) & 0x8080808080808080ull) break;
+            i += 8;
+        }
+        if (i >= len) break;
         unsigned c = p[i];
         if (c == 0) {
             *bad = i;

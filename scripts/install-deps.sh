@@ -9,6 +9,7 @@ packages=(
     libopenblas0-openmp   # without it libtorch uses the reference BLAS: fp32 matmul ~20x slower
     libcjson-dev          # JSON (configs, safetensors headers, datasets, COCO/VQA files)
     libstb-dev            # stb_image (decode), stb_ds (hash maps, dynamic arrays)
+    uthash-dev            # the caption scorers' word and n-gram maps (util/ht.h)
     zlib1g-dev            # .gz datasets, deflated entries in pytorch_model.bin
     libutf8proc-dev       # Unicode normalisation and categories (tokenizers)
     libcriterion-dev      # the test framework

@@ -220,3 +220,83 @@ Test(caption_scores, cider_df_table_round_trip) {
     caption_ngrams_free(g);
     caption_set_free(&set);
 }
+
+Test(caption_scores, rouge_tokens_are_single_space_splits) {
+    /* ROUGE-L reuses the words of str.split() only where s.split(" ") gives the same tokens;
+     * doubled, leading and trailing spaces and other whitespace make other tokens (values from
+     * the official Rouge on the same strings). */
+    const char *refs_a[] = {"a b c"};
+    const char *refs_b[] = {"a b c", "a\tb"};
+    const char *refs_c[] = {"a b "};
+    const char *refs_d[] = {"a b c"};
+    caption_item items[4] = {item("a  b c", refs_a, 1), item("a\tb c", refs_b, 2), item(" a b", refs_c, 1),
+                             item("a b c", refs_d, 1)};
+    double c, per[4];
+    cr_assert_eq(rouge_score(items, 4, &c, per), 0);
+    const double want[4] = {0.8798076923076923, 0.7093023255813954, 0.6666666666666666, 1.0};
+    for (int i = 0; i < 4; i++) cr_expect(fabs(per[i] - want[i]) < 1e-15, "image %d: %.17g, want %.17g", i, per[i], want[i]);
+    caption_scores s; /* the same through the shared words, beside the n-gram counting */
+    caption_set set = {items, 4, 0, 0, NULL, NULL};
+    cr_assert_eq(caption_scores_compute(&set, NULL, CAPTION_METRIC_ALL, 1, &s), 0, "%s", vk_err_msg());
+    for (int i = 0; i < 4; i++) cr_expect_eq(s.per_image_rouge[i], per[i]);
+    caption_scores_free(&s);
+}
+
+/* Plain dynamic-programming LCS of two word lists (the definition), for the test below. */
+static size_t lcs_dp(char **a, size_t na, char **b, size_t nb) {
+    size_t *L = calloc((na + 1) * (nb + 1), sizeof *L);
+    for (size_t i = 1; i <= na; i++)
+        for (size_t j = 1; j <= nb; j++)
+            L[i * (nb + 1) + j] = strcmp(a[i - 1], b[j - 1]) == 0 ? L[(i - 1) * (nb + 1) + j - 1] + 1
+                                  : L[(i - 1) * (nb + 1) + j] > L[i * (nb + 1) + j - 1] ? L[(i - 1) * (nb + 1) + j]
+                                                                                        : L[i * (nb + 1) + j - 1];
+    size_t r = L[na * (nb + 1) + nb];
+    free(L);
+    return r;
+}
+
+Test(caption_scores, rouge_lcs_matches_the_definition) {
+    /* random captions over 6 words, 1..70 words long (the bit-parallel LCS takes candidates of up
+     * to 64 words, longer ones the row-by-row one): every per-image value as the definition gives */
+    static const char *const vocab[] = {"a", "dog", "on", "the", "red", "grass"};
+    enum { N = 300, R = 3, MAXW = 70 };
+    static char text[N][R + 1][MAXW * 6 + 1];
+    static char *words[R + 1][MAXW];
+    caption_item items[N];
+    static char *refs[N][R];
+    unsigned long long seed = 99;
+    for (int i = 0; i < N; i++)
+        for (int s = 0; s <= R; s++) {
+            seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+            int n = 1 + (int)((seed >> 33) % MAXW);
+            char *p = text[i][s];
+            for (int k = 0; k < n; k++) {
+                seed = seed * 6364136223846793005ULL + 1442695040888963407ULL;
+                p += sprintf(p, "%s%s", k ? " " : "", vocab[(seed >> 33) % 6]);
+            }
+            if (s) refs[i][s - 1] = text[i][s];
+            items[i] = item(text[i][0], (const char **)refs[i], R);
+        }
+    double c, per[N];
+    cr_assert_eq(rouge_score(items, N, &c, per), 0);
+    for (int i = 0; i < N; i++) {
+        size_t nw[R + 1];
+        for (int s = 0; s <= R; s++) {
+            static char buf[MAXW * 6 + 1];
+            strcpy(buf, text[i][s]);
+            nw[s] = 0;
+            for (char *t = strtok(buf, " "); t; t = strtok(NULL, " ")) words[s][nw[s]++] = strdup(t);
+        }
+        double pmax = 0, rmax = 0;
+        for (int s = 1; s <= R; s++) {
+            size_t l = lcs_dp(words[s], nw[s], words[0], nw[0]);
+            double p = (double)l / (double)nw[0], r = (double)l / (double)nw[s];
+            if (p > pmax) pmax = p;
+            if (r > rmax) rmax = r;
+        }
+        double want = pmax != 0 && rmax != 0 ? ((1 + 1.2 * 1.2) * pmax * rmax) / (rmax + 1.2 * 1.2 * pmax) : 0.0;
+        cr_expect_eq(per[i], want, "image %d: %.17g, want %.17g", i, per[i], want);
+        for (int s = 0; s <= R; s++)
+            for (size_t k = 0; k < nw[s]; k++) free(words[s][k]);
+    }
+}

@@ -1,0 +1,63 @@
+/* ht.h — uthash (Debian's uthash-dev) for the hash maps on the caption scorers' hot path.
+ *
+ * Everything else keeps stb_ds (util/ds.h). Interning a corpus' words and n-grams is ~1.1 M
+ * look-ups per 5,000 images, and a stb_ds look-up costs ~180 instructions (a library call, a
+ * generic hash, a bucket scan, a memcmp call); uthash's macros inline the look-up and take the
+ * hash and the key compare from here, ~40 instructions. Include this instead of <uthash.h>.
+ *
+ * Rules:
+ *   - entries are linked into the table, so they must not move once added: take them from a
+ *     pool (eval/text_pool.h), never from a growing array;
+ *   - running out of memory does not exit: the add is undone and the table keeps its count, so
+ *     check HASH_COUNT after HASH_ADD_* (vk_ht_added);
+ *   - keys of 8 bytes are hashed as one 64-bit integer (vk_mix64: structured keys spread), other
+ *     lengths byte by byte (FNV-1a, then the same mixer). */
+#ifndef VLKIT_UTIL_HT_H
+#define VLKIT_UTIL_HT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "util/ds.h" /* vk_mix64 */
+
+static inline unsigned vk_ht_hash(const void *key, size_t len) {
+    uint64_t h;
+    if (len == 8) {
+        memcpy(&h, key, 8);
+    } else {
+        const unsigned char *p = key;
+        uint32_t f = 2166136261u;
+        for (size_t i = 0; i < len; i++) f = (f ^ p[i]) * 16777619u;
+        h = f;
+    }
+    return (unsigned)(vk_mix64(h) >> 32);
+}
+
+static inline int vk_ht_keycmp(const void *a, const void *b, size_t len) {
+    if (len == 8) {
+        uint64_t x, y;
+        memcpy(&x, a, 8);
+        memcpy(&y, b, 8);
+        return x != y;
+    }
+    return memcmp(a, b, len);
+}
+
+#define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = vk_ht_hash((keyptr), (size_t)(keylen)))
+#define HASH_KEYCMP(a, b, n) vk_ht_keycmp((a), (b), (size_t)(n))
+#define HASH_NONFATAL_OOM 1
+#include <uthash.h>
+/* uthash grows a table when one chain reaches 10 entries, which leaves about two entries per
+ * bucket: a look-up walks chains of 2-3, each step a cache miss on an entry. At 6 a table keeps
+ * 2-4 buckets per entry (16 bytes each, beside the entry's 56-byte handle) and look-ups walk
+ * about one: the scoring stage is ~14% faster on the 5,000-image bench. (At 4 and below the
+ * bucket array grows much faster than the entries.) The macro is read where the add macros
+ * expand, so redefining it here takes. */
+#undef HASH_BKT_CAPACITY_THRESH
+#define HASH_BKT_CAPACITY_THRESH 6U
+
+/* Whether the table head, which held count entries before an add, holds the new one. */
+#define vk_ht_added(head, count) (HASH_COUNT(head) == (count) + 1)
+
+#endif
