@@ -107,12 +107,17 @@ tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train) {
         return tt_add(y, tt_mul_scalar(tt_linear(tt_linear(xd, l->lora_a, NULL), l->lora_b, NULL), l->lora_scale));
     }
     tt_tensor *xc = blip_linear_input(l, x);
-    tt_tensor *y = l->packed      ? tt_packed_linear_forward(l->packed, xc)
+    tt_tensor *y = l->packed      ? tt_packed_linear_forward(l->packed, xc, NULL)
                    : l->weight_lp ? tt_linear(xc, l->weight_lp, l->bias_lp)
                                 : tt_linear(xc, tt_to_dtype(l->weight, dt), l->bias ? tt_to_dtype(l->bias, dt) : NULL);
     if (!l->lora_a) return y;
     tt_tensor *xd = l->lora_dropout > 0 ? tt_dropout(xc, l->lora_dropout, train) : xc;
     return tt_linear_acc(y, tt_linear(xd, tt_to_dtype(l->lora_a, dt), NULL), tt_to_dtype(l->lora_b, dt), l->lora_scale);
+}
+
+tt_tensor *blip_linear_forward_residual(const blip_linear *l, tt_tensor *x, tt_tensor *residual, int train) {
+    if (l->packed && !l->lora_a) return tt_packed_linear_forward(l->packed, blip_linear_input(l, x), residual);
+    return tt_add(residual, blip_linear_forward(l, x, train));
 }
 
 /* Always in float32: libtorch 1.13's CPU layer_norm does not mix dtypes, and bf16 statistics

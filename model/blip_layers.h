@@ -37,6 +37,9 @@ void blip_linear_release(blip_linear *l); /* frees the name and any LoRA tensors
  * torch.autocast: A and B are cast from their float32 masters in each call (so their gradients
  * are float32) and the branch accumulates into the base product (one addmm, scale as alpha). */
 tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train);
+/* residual + blip_linear_forward(l, x) (float32 with a float32 residual): the sum is made inside
+ * the product where l is packed (frozen bf16 weights without an adapter). */
+tt_tensor *blip_linear_forward_residual(const blip_linear *l, tt_tensor *x, tt_tensor *residual, int train);
 /* The dtype the products of l run in (TT_F32 or TT_BF16). */
 tt_dtype blip_linear_dtype(const blip_linear *l);
 /* For callers that reassociate a linear layer (bf16 cross-attention): its weight and bias (NULL

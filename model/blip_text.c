@@ -267,8 +267,7 @@ static tt_tensor *attention_output(const blip_text_attention *at, tt_tensor *ctx
                                    tt_tensor *residual, int train) {
     tt_tensor *merged = blip_merge_heads(ctx);
     if (ctx_bias) merged = tt_add(merged, ctx_bias);
-    tt_tensor *h = blip_linear_forward(&at->out, merged, train);
-    return blip_norm_forward(&at->ln, tt_add(h, residual));
+    return blip_norm_forward(&at->ln, blip_linear_forward_residual(&at->out, merged, residual, train));
 }
 
 /* [B*G, H, L, d] <-> [B, H, G*L, d]: the G beams of an image as extra query rows of its product */
@@ -351,7 +350,7 @@ tt_tensor *blip_text_forward(const blip_text *t, const blip_text_args *a) {
             x = attention_output(&ly->cross, ctx, a->cross->value_bias ? a->cross->value_bias[i] : NULL, x, a->train);
         }
         tt_tensor *h = tt_gelu(blip_linear_forward(&ly->intermediate, x, a->train));
-        x = blip_norm_forward(&ly->output_ln, tt_add(blip_linear_forward(&ly->output, h, a->train), x));
+        x = blip_norm_forward(&ly->output_ln, blip_linear_forward_residual(&ly->output, h, x, a->train));
     }
     if (a->hidden) a->hidden[t->cfg.num_hidden_layers] = tt_keep(tt_shallow_clone(x));
     tt_tensor *out = tt_keep(x);

@@ -59,12 +59,12 @@ static tt_tensor *attention_block(const blip_vision *v, const blip_vision_layer 
     /* The scale is folded into q (one multiply on [B,H,T,d] instead of on [B,H,T,T]). */
     tt_tensor *q = tt_mul_scalar(tt_select(qkv, 0, 0), 1.0 / sqrt((double)d));
     tt_tensor *ctx = blip_attention(q, tt_select(qkv, 0, 1), tt_select(qkv, 0, 2), NULL, 1.0);
-    return tt_add(x, blip_linear_forward(&L->proj, blip_merge_heads(ctx), train));
+    return blip_linear_forward_residual(&L->proj, blip_merge_heads(ctx), x, train);
 }
 
 static tt_tensor *mlp_block(const blip_vision_layer *L, tt_tensor *x, int train) {
     tt_tensor *h = tt_gelu(blip_linear_forward(&L->fc1, blip_norm_forward(&L->ln2, x), train));
-    return tt_add(x, blip_linear_forward(&L->fc2, h, train));
+    return blip_linear_forward_residual(&L->fc2, h, x, train);
 }
 
 tt_tensor *blip_vision_forward(const blip_vision *v, tt_tensor *pixels, tt_tensor **hidden, int train) {

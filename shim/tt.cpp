@@ -744,15 +744,15 @@ tt_tensor *tt_linear_acc(tt_tensor *y, tt_tensor *x, tt_tensor *w, double alpha)
 // ---- prepacked bf16 linear (oneDNN) --------------------------------------------------------
 // libtorch 1.13 has no public op for a linear with a pre-reordered weight, so the weight goes
 // through oneDNN directly (Debian's libtorch links the same libdnnl.so.2, so threads follow
-// at::set_num_threads). One matmul primitive per row count, made on first use and kept; the
-// packed layout is chosen once for 32 rows and imposed on the others (oneDNN picks the same
-// one for every row count on AVX512-BF16; a refusal means at::linear for that count).
+// at::set_num_threads). One matmul primitive per (row count, residual or not), made on first use and
+// kept; the packed layout is chosen once for 32 rows and imposed on the others (oneDNN picks
+// the same one for every row count on AVX512-BF16; a refusal means ATen for that shape).
 struct tt_packed_linear {
     at::Tensor weight, bias; // plain copies: the fallback (and autograd) path
 #ifdef USE_DNNL
     dnnl::memory packed, bias_mem;
     std::mutex mu;
-    std::unordered_map<int64_t, std::unique_ptr<dnnl::matmul>> by_rows; // null: refused
+    std::unordered_map<int64_t, std::unique_ptr<dnnl::matmul>> prims; // key: rows * 2 + residual; null: refused
 #endif
 };
 
@@ -766,26 +766,33 @@ dnnl::engine &cpu_engine() {
     return eng;
 }
 
-dnnl::matmul::desc packed_desc(const tt_packed_linear *p, int64_t rows, const dnnl::memory::desc &w) {
+dnnl::matmul::primitive_desc packed_pd(const tt_packed_linear *p, int64_t rows, const dnnl::memory::desc &w, bool residual) {
     int64_t N = p->weight.size(0), K = p->weight.size(1);
-    dnnl::memory::desc src({rows, K}, dnnl_dt::bf16, dnnl_tag::ab), dst({rows, N}, dnnl_dt::bf16, dnnl_tag::ab);
-    if (!p->bias.defined()) return dnnl::matmul::desc(src, w, dst);
-    return dnnl::matmul::desc(src, w, dnnl::memory::desc({1, N}, dnnl_dt::bf16, dnnl_tag::ab), dst);
+    dnnl::memory::desc src({rows, K}, dnnl_dt::bf16, dnnl_tag::ab);
+    // with a residual the sum is float32 (the residual stream's dtype), else bf16
+    dnnl::memory::desc dst({rows, N}, residual ? dnnl_dt::f32 : dnnl_dt::bf16, dnnl_tag::ab);
+    dnnl::post_ops ops;
+    if (residual) ops.append_binary(dnnl::algorithm::binary_add, dnnl::memory::desc({rows, N}, dnnl_dt::f32, dnnl_tag::ab));
+    dnnl::primitive_attr attr;
+    attr.set_post_ops(ops);
+    if (!p->bias.defined()) return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, w, dst), attr, cpu_engine());
+    dnnl::memory::desc b({1, N}, dnnl_dt::bf16, dnnl_tag::ab);
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, w, b, dst), attr, cpu_engine());
 }
 
-// The primitive for `rows` rows, or nullptr when oneDNN refuses that shape.
-dnnl::matmul *packed_primitive(tt_packed_linear *p, int64_t rows) {
+// The primitive for `rows` rows (with the residual sum or not), or nullptr when oneDNN refuses it.
+dnnl::matmul *packed_primitive(tt_packed_linear *p, int64_t rows, bool residual) {
     std::lock_guard<std::mutex> lock(p->mu);
-    auto it = p->by_rows.find(rows);
-    if (it != p->by_rows.end()) return it->second.get();
+    int64_t key = rows * 2 + residual;
+    auto it = p->prims.find(key);
+    if (it != p->prims.end()) return it->second.get();
     std::unique_ptr<dnnl::matmul> prim;
     try {
-        dnnl::matmul::primitive_desc pd(packed_desc(p, rows, p->packed.get_desc()), cpu_engine());
-        prim = std::make_unique<dnnl::matmul>(pd);
+        prim = std::make_unique<dnnl::matmul>(packed_pd(p, rows, p->packed.get_desc(), residual));
     } catch (const dnnl::error &) {
         prim.reset();
     }
-    return (p->by_rows[rows] = std::move(prim)).get();
+    return (p->prims[key] = std::move(prim)).get();
 }
 } // namespace
 #endif
@@ -801,8 +808,7 @@ tt_packed_linear *tt_packed_linear_new(tt_tensor *weight, tt_tensor *bias) {
     p->weight = w.detach().contiguous();
     if (bias) p->bias = T(bias).detach().contiguous();
     int64_t N = w.size(0), K = w.size(1);
-    dnnl::matmul::primitive_desc pd(packed_desc(p.get(), 32, dnnl::memory::desc({K, N}, dnnl_dt::bf16, dnnl_tag::any)),
-                                    cpu_engine());
+    auto pd = packed_pd(p.get(), 32, dnnl::memory::desc({K, N}, dnnl_dt::bf16, dnnl_tag::any), false);
     p->packed = dnnl::memory(pd.weights_desc(), cpu_engine());
     dnnl::memory plain({{K, N}, dnnl_dt::bf16, dnnl_tag::ba}, cpu_engine(), p->weight.data_ptr()); // W^T as a view
     dnnl::stream stream(cpu_engine());
@@ -816,25 +822,35 @@ tt_packed_linear *tt_packed_linear_new(tt_tensor *weight, tt_tensor *bias) {
     TT_CATCH(nullptr)
 }
 
-tt_tensor *tt_packed_linear_forward(tt_packed_linear *p, tt_tensor *x) {
+tt_tensor *tt_packed_linear_forward(tt_packed_linear *p, tt_tensor *x, tt_tensor *residual) {
     TT_TRY if (!p) throw std::invalid_argument("packed linear: null layer");
     const at::Tensor &xx = T(x);
     int64_t N = p->weight.size(0), K = p->weight.size(1);
     if (xx.dim() < 1 || xx.size(-1) != K)
         throw std::invalid_argument("packed linear: input has " + std::to_string(xx.dim() ? xx.size(-1) : 0) +
                                     " features, the layer takes " + std::to_string(K));
+    std::vector<int64_t> out(xx.sizes().begin(), xx.sizes().end());
+    out.back() = N;
+    at::Tensor res;
+    if (residual) {
+        res = T(residual);
+        if (res.sizes() != at::IntArrayRef(out)) throw std::invalid_argument("packed linear: the residual's shape is not the output's");
+    }
 #ifdef USE_DNNL
-    bool plain_rows = xx.scalar_type() == at::kBFloat16 && xx.is_contiguous() && xx.numel() > 0;
-    if (plain_rows && !(at::GradMode::is_enabled() && xx.requires_grad())) {
+    bool plain_rows = xx.scalar_type() == at::kBFloat16 && xx.is_contiguous() && xx.numel() > 0 &&
+                      (!residual || (res.scalar_type() == at::kFloat && res.is_contiguous()));
+    bool grad = at::GradMode::is_enabled() && (xx.requires_grad() || (residual && res.requires_grad()));
+    if (plain_rows && !grad) {
         int64_t rows = xx.numel() / K;
-        if (dnnl::matmul *prim = packed_primitive(p, rows)) {
-            std::vector<int64_t> out(xx.sizes().begin(), xx.sizes().end());
-            out.back() = N;
-            at::Tensor y = at::empty(out, xx.options());
+        if (dnnl::matmul *prim = packed_primitive(p, rows, residual != nullptr)) {
+            at::Tensor y = at::empty(out, xx.options().dtype(residual ? at::kFloat : at::kBFloat16));
             dnnl::memory src({{rows, K}, dnnl_dt::bf16, dnnl_tag::ab}, cpu_engine(), xx.data_ptr());
-            dnnl::memory dst({{rows, N}, dnnl_dt::bf16, dnnl_tag::ab}, cpu_engine(), y.data_ptr());
+            dnnl::memory dst({{rows, N}, residual ? dnnl_dt::f32 : dnnl_dt::bf16, dnnl_tag::ab}, cpu_engine(), y.data_ptr());
             std::unordered_map<int, dnnl::memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, p->packed}, {DNNL_ARG_DST, dst}};
             if (p->bias.defined()) args[DNNL_ARG_BIAS] = p->bias_mem;
+            if (residual)
+                args[DNNL_ARG_ATTR_MULTIPLE_POST_OP(0) | DNNL_ARG_SRC_1] =
+                    dnnl::memory({{rows, N}, dnnl_dt::f32, dnnl_tag::ab}, cpu_engine(), res.data_ptr());
             thread_local dnnl::stream stream(cpu_engine());
             prim->execute(stream, args);
             stream.wait();
@@ -842,7 +858,9 @@ tt_tensor *tt_packed_linear_forward(tt_packed_linear *p, tt_tensor *x) {
         }
     }
 #endif
-    return wrap(at::linear(xx, p->weight, p->bias.defined() ? c10::optional<at::Tensor>(p->bias) : c10::nullopt));
+    at::Tensor y = at::linear(xx, p->weight, p->bias.defined() ? c10::optional<at::Tensor>(p->bias) : c10::nullopt);
+    if (residual) y = at::add(res, y); // float32 + bf16 -> float32, as the fused sum
+    return wrap(std::move(y));
     TT_CATCH(nullptr)
 }
 

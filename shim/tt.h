@@ -185,12 +185,15 @@ tt_tensor *tt_linear_acc(tt_tensor *y, tt_tensor *x, tt_tensor *weight, double a
  * which costs more than the product itself when few rows are multiplied, as in decoding).
  * new: weight [out, in] and optional bias [out], both bf16 (copies are kept); NULL with no error
  * set when vlkit was built without oneDNN's headers (callers then use tt_linear), NULL with an
- * error for bad arguments. forward: x [..., in] -> [..., out], the same numbers as tt_linear; it
- * falls back to tt_linear when x is not contiguous bf16 or x needs a gradient (no autograd in
+ * error for bad arguments.
+ * forward: x [..., in] -> y = x W^T + b [..., out] in bf16, the same numbers as tt_linear; with
+ * residual (float32, y's shape), residual + y in float32, added to the float32 accumulator
+ * inside the product (the residual stream's add without a pass of its own). Falls back to ATen
+ * ops of the same meaning when x is not contiguous bf16 or a gradient is needed (no autograd in
  * the oneDNN call). Thread-safe; free once, after the last forward. */
 typedef struct tt_packed_linear tt_packed_linear;
 tt_packed_linear *tt_packed_linear_new(tt_tensor *weight, tt_tensor *bias);
-tt_tensor *tt_packed_linear_forward(tt_packed_linear *p, tt_tensor *x);
+tt_tensor *tt_packed_linear_forward(tt_packed_linear *p, tt_tensor *x, tt_tensor *residual);
 void tt_packed_linear_free(tt_packed_linear *p);
 /* Over the trailing ndim_norm dims; weight/bias optional. */
 tt_tensor *tt_layer_norm(tt_tensor *x, int ndim_norm, tt_tensor *weight, tt_tensor *bias, double eps);

@@ -491,6 +491,60 @@ Test(shim_values, linear_acc_matches_add_of_scaled_product) {
     tt_scope_end();
 }
 
+/* Prepacked bf16 linear against float64 arithmetic on the same bf16 values: bf16 output within
+ * its rounding (2^-8 relative, plus the float32 accumulation), the float32 residual sum within
+ * float32 accumulation error; any row count; a gradient-needing input takes the autograd path. */
+Test(shim_values, packed_linear_matches_float64_on_bf16_values) {
+    tt_scope_begin();
+    tt_manual_seed(5);
+    const int64_t N = 48, K = 80;
+    tt_tensor *w = tt_to_dtype(tt_randn((int64_t[]){N, K}, 2, TT_F32), TT_BF16);
+    tt_tensor *b = tt_to_dtype(tt_randn((int64_t[]){N}, 1, TT_F32), TT_BF16);
+    tt_clear_error();
+    tt_packed_linear *p = tt_packed_linear_new(w, b), *nob = tt_packed_linear_new(w, NULL);
+    cr_assert(p && nob, "built without oneDNN? %s", tt_last_error());
+    tt_tensor *w64 = tt_to_dtype(w, TT_F64), *b64 = tt_to_dtype(b, TT_F64);
+    static const int64_t rows[] = {1, 8, 37};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        tt_tensor *x = tt_to_dtype(tt_randn((int64_t[]){2, rows[i], K}, 3, TT_F32), TT_BF16);
+        tt_tensor *x64 = tt_to_dtype(x, TT_F64);
+        tt_tensor *want = tt_linear(x64, w64, b64), *got = tt_packed_linear_forward(p, x, NULL);
+        NOT_NULL(got);
+        cr_assert_eq(tt_dtype_of(got), TT_BF16);
+        cr_assert_eq(tt_size(got, 0), 2);
+        cr_assert_eq(tt_size(got, 1), rows[i]);
+        cr_assert_eq(tt_allclose(tt_to_dtype(got, TT_F64), want, 1.0 / 128, 1e-3), 1, "rows %ld: bf16 output", (long)rows[i]);
+        cr_assert_eq(tt_allclose(tt_to_dtype(tt_packed_linear_forward(nob, x, NULL), TT_F64), tt_linear(x64, w64, NULL),
+                                 1.0 / 128, 1e-3),
+                     1, "rows %ld: without bias", (long)rows[i]);
+        tt_tensor *res = tt_randn((int64_t[]){2, rows[i], N}, 3, TT_F32);
+        tt_tensor *sum = tt_packed_linear_forward(p, x, res);
+        NOT_NULL(sum);
+        cr_assert_eq(tt_dtype_of(sum), TT_F32, "the residual sum is float32");
+        cr_assert_eq(tt_allclose(tt_to_dtype(sum, TT_F64), tt_add(tt_to_dtype(res, TT_F64), want), 1e-5, 1e-4), 1,
+                     "rows %ld: residual sum", (long)rows[i]);
+    }
+    /* an input that needs a gradient: the ATen path, and d sum(y) / dx = column sums of W */
+    tt_tensor *x = tt_to_dtype(tt_randn((int64_t[]){3, K}, 2, TT_F32), TT_BF16);
+    cr_assert_eq(tt_requires_grad(x, 1), 0);
+    tt_tensor *y = tt_packed_linear_forward(p, x, NULL);
+    NOT_NULL(y);
+    cr_assert_eq(tt_backward(tt_sum(tt_to_dtype(y, TT_F32))), 0, "%s", tt_last_error());
+    tt_tensor *colsum = tt_sum_dim(w64, 0, 1);
+    cr_assert_eq(tt_allclose(tt_to_dtype(tt_grad(x), TT_F64), tt_expand(colsum, (int64_t[]){3, K}, 2), 1.0 / 64, 1e-2), 1);
+    /* wrong input width and a mis-shaped residual: NULL with a message */
+    cr_assert_null(tt_packed_linear_forward(p, tt_to_dtype(tt_randn((int64_t[]){2, K + 1}, 2, TT_F32), TT_BF16), NULL));
+    cr_assert(strstr(tt_last_error(), "features"), "%s", tt_last_error());
+    cr_assert_null(tt_packed_linear_forward(p, tt_to_dtype(tt_randn((int64_t[]){2, K}, 2, TT_F32), TT_BF16),
+                                            tt_randn((int64_t[]){2, N + 1}, 2, TT_F32)));
+    cr_assert(strstr(tt_last_error(), "residual"), "%s", tt_last_error());
+    cr_assert_null(tt_packed_linear_new(tt_randn((int64_t[]){N, K}, 2, TT_F32), NULL));
+    cr_assert(strstr(tt_last_error(), "bf16"), "%s", tt_last_error());
+    tt_packed_linear_free(p);
+    tt_packed_linear_free(nob);
+    tt_scope_end();
+}
+
 /* ---- gradients against finite differences ------------------------------------------------ */
 
 static tt_tensor *fn_linear(tt_tensor **in, void *ctx) { return tt_linear(in[0], in[1], in[2]); }
