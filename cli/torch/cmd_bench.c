@@ -26,6 +26,10 @@
 /* transformers 4.43.4 on the reference host (same Debian libtorch, 2 threads), seconds per 8
  * images, 19 forced decoding steps: vision, greedy, beam 3 — fp32 then bf16. */
 static const double hf_seconds[3][2] = {{5.3, 2.5}, {22.6, 6.1}, {45.1, 13.2}};
+/* The issue's targets: vision tower share of the matmul ceiling (fp32, bf16); greedy and beam 3
+ * speed-up over those figures, in both dtypes. */
+static const double target_vision_share[2] = {0.80, 0.60};
+static const double target_speedup[2] = {3.0, 5.0};
 
 /* LoRA training step on BLIP-base, batch 8 x 32 tokens (issue 5): vision forward, and the text
  * forward + backward; transformers + PEFT on the reference host: 6.4 s fp32, 2.85 s bf16. */
@@ -55,6 +59,11 @@ static double matmul_gflops(tt_dtype dt, int n, int reps) {
     }
     tt_scope_end();
     return 2.0 * n * (double)n * n / best / 1e9;
+}
+
+static void print_ceilings(const double ceiling[2]) {
+    printf("matmul 2048^3 ceiling (best measured): fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s (bf16/fp32 %.2fx)\n\n",
+           ceiling[0], ceiling[1], ceiling[1] / ceiling[0]);
 }
 
 typedef enum { RUN_VISION, RUN_GREEDY, RUN_BEAM } run_kind;
@@ -368,13 +377,12 @@ int cmd_bench(int argc, char **argv) {
     printf("vlkit bench: %s, batch %d, %dx%d images, %d forced decoding steps, %d threads, %d round(s)\n", dir, batch,
            c->model->cfg.vision.image_size, c->model->cfg.vision.image_size, max_length - 1, tt_get_num_threads(), rounds);
     double ceiling[2] = {matmul_gflops(TT_F32, 2048, 3), matmul_gflops(TT_BF16, 2048, 3)};
-    printf("matmul 2048^3 ceiling: fp32 %.0f GFLOP/s, bf16 %.0f GFLOP/s (bf16/fp32 %.2fx)\n\n", ceiling[0], ceiling[1],
-           ceiling[1] / ceiling[0]);
 
     size_t per = image_preproc_numel(&c->preproc);
     float *pixels = malloc(sizeof(float) * per * (size_t)batch);
     for (size_t i = 0; pixels && i < per * (size_t)batch; i++) pixels[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
     if (train_only) {
+        print_ceilings(ceiling);
         rc = bench_training(c, pixels, rounds, ceiling);
         if (rc) vk_print_error("bench: %s", vk_err_msg());
         free(pixels);
@@ -394,6 +402,10 @@ int cmd_bench(int argc, char **argv) {
     for (int r = 0; r < rounds; r++)
         for (int k = 0; k < nkinds; k++)
             for (int d = 0; d < 2; d++) {
+                if (r > 0 && k == 0) { /* the ceilings drift too: measured in every round, best kept */
+                    double now_ceiling = matmul_gflops(d ? TT_BF16 : TT_F32, 2048, 3);
+                    if (now_ceiling > ceiling[d]) ceiling[d] = now_ceiling;
+                }
                 if (blip_caption_set_dtype(c->model, d ? TT_BF16 : TT_F32)) break;
                 int64_t *got = NULL;
                 double t = time_run(c, (run_kind)k, pixels, batch, max_length, k == RUN_GREEDY && !ids[d] ? &got : NULL);
@@ -406,22 +418,31 @@ int cmd_bench(int argc, char **argv) {
                 }
                 if (t < best[k][d]) best[k][d] = t;
             }
+    print_ceilings(ceiling);
     static const char *const names[3] = {"vision tower", "greedy", "beam 3"};
     double steps = max_length - 1;
-    printf("%-13s %-6s %9s %9s %10s %9s %12s\n", "", "dtype", "s/batch", "images/s", "GFLOP/s", "ceiling", "vs HF ref");
+    printf("%-13s %-6s %9s %9s %10s %9s %12s   %s\n", "", "dtype", "s/batch", "images/s", "GFLOP/s", "ceiling", "vs HF ref",
+           "issue target");
     for (int k = 0; k < nkinds; k++)
         for (int d = 0; d < 2; d++) {
             double t = best[k][d];
             double rows = k == RUN_BEAM ? 3.0 * batch : batch;
             double gflop = batch * VISION_GFLOP + (k ? batch * CROSS_KV_GFLOP + rows * steps * TOKEN_GFLOP : 0);
-            double hf = hf_seconds[k][d] * batch / 8.0;
-            printf("%-13s %-6s %9.2f %9.2f %10.0f %8.0f%% %11.2fx\n", d ? "" : names[k], d ? "bf16" : "fp32", t, batch / t,
-                   gflop / t, 100.0 * gflop / t / ceiling[d], hf / t);
+            double hf = hf_seconds[k][d] * batch / 8.0, share = gflop / t / ceiling[d];
+            /* the vision tower's target is a share of the ceiling, captioning's a speed-up over HF */
+            double target = k == RUN_VISION ? target_vision_share[d] : target_speedup[k - 1];
+            int met = k == RUN_VISION ? share >= target : hf / t >= target;
+            char goal[40];
+            if (k == RUN_VISION) snprintf(goal, sizeof goal, ">= %.0f%% ceiling", 100 * target);
+            else snprintf(goal, sizeof goal, ">= %.0fx HF", target);
+            printf("%-13s %-6s %9.2f %9.2f %10.0f %8.0f%% %11.2fx   %s %s\n", d ? "" : names[k], d ? "bf16" : "fp32", t,
+                   batch / t, gflop / t, 100.0 * share, hf / t, goal, met ? "(met)" : "(NOT met)");
         }
     printf("\nGFLOP/s: exact model FLOPs (vision %.2f, cross K/V %.2f GFLOP per image, %.3f per token and row) / time.\n"
            "ceiling: share of this run's matmul ceiling of the same dtype.\n"
            "vs HF ref: transformers 4.43.4's seconds per 8 images on the reference host (vision %.1f/%.1f, greedy %.1f/%.1f,\n"
-           "beam %.1f/%.1f s fp32/bf16) over ours; that host had AMX, so compare the ceiling ratios across hosts.\n",
+           "beam %.1f/%.1f s fp32/bf16) over ours; that host had AMX, so compare the ceiling ratios across hosts.\n"
+           "This host's speed drifts by up to ~1.3x between runs: the ratios to fixed reference times move with it.\n",
            VISION_GFLOP, CROSS_KV_GFLOP, TOKEN_GFLOP, hf_seconds[0][0], hf_seconds[0][1], hf_seconds[1][0], hf_seconds[1][1],
            hf_seconds[2][0], hf_seconds[2][1]);
     if (ids[0] && ids[1]) {
