@@ -396,15 +396,18 @@ int cmd_bench(int argc, char **argv) {
     blip_caption_set_dtype(c->model, TT_F32);
 
     int nkinds = skip_beam ? 2 : 3;
-    double best[3][2];
+    double best[3][2], share[3][2] = {{0}};
     for (int k = 0; k < 3; k++) best[k][0] = best[k][1] = INFINITY;
     int64_t *ids[2] = {NULL, NULL};
+    double round_ceiling[2] = {ceiling[0], ceiling[1]};
     for (int r = 0; r < rounds; r++)
         for (int k = 0; k < nkinds; k++)
             for (int d = 0; d < 2; d++) {
-                if (r > 0 && k == 0) { /* the ceilings drift too: measured in every round, best kept */
-                    double now_ceiling = matmul_gflops(d ? TT_BF16 : TT_F32, 2048, 3);
-                    if (now_ceiling > ceiling[d]) ceiling[d] = now_ceiling;
+                /* The host's speed drifts: the ceiling is measured again just before each run and
+                 * the run is set against it (the best share over the rounds is reported). */
+                if (r > 0 || k > 0) {
+                    round_ceiling[d] = matmul_gflops(d ? TT_BF16 : TT_F32, 2048, 3);
+                    if (round_ceiling[d] > ceiling[d]) ceiling[d] = round_ceiling[d];
                 }
                 if (blip_caption_set_dtype(c->model, d ? TT_BF16 : TT_F32)) break;
                 int64_t *got = NULL;
@@ -417,6 +420,9 @@ int cmd_bench(int argc, char **argv) {
                     return 1;
                 }
                 if (t < best[k][d]) best[k][d] = t;
+                double rows = k == RUN_BEAM ? 3.0 * batch : batch;
+                double gflop = batch * VISION_GFLOP + (k ? batch * CROSS_KV_GFLOP + rows * (max_length - 1) * TOKEN_GFLOP : 0);
+                if (gflop / t / round_ceiling[d] > share[k][d]) share[k][d] = gflop / t / round_ceiling[d];
             }
     print_ceilings(ceiling);
     static const char *const names[3] = {"vision tower", "greedy", "beam 3"};
@@ -428,18 +434,18 @@ int cmd_bench(int argc, char **argv) {
             double t = best[k][d];
             double rows = k == RUN_BEAM ? 3.0 * batch : batch;
             double gflop = batch * VISION_GFLOP + (k ? batch * CROSS_KV_GFLOP + rows * steps * TOKEN_GFLOP : 0);
-            double hf = hf_seconds[k][d] * batch / 8.0, share = gflop / t / ceiling[d];
+            double hf = hf_seconds[k][d] * batch / 8.0;
             /* the vision tower's target is a share of the ceiling, captioning's a speed-up over HF */
             double target = k == RUN_VISION ? target_vision_share[d] : target_speedup[k - 1];
-            int met = k == RUN_VISION ? share >= target : hf / t >= target;
+            int met = k == RUN_VISION ? share[k][d] >= target : hf / t >= target;
             char goal[40];
             if (k == RUN_VISION) snprintf(goal, sizeof goal, ">= %.0f%% ceiling", 100 * target);
             else snprintf(goal, sizeof goal, ">= %.0fx HF", target);
             printf("%-13s %-6s %9.2f %9.2f %10.0f %8.0f%% %11.2fx   %s %s\n", d ? "" : names[k], d ? "bf16" : "fp32", t,
-                   batch / t, gflop / t, 100.0 * share, hf / t, goal, met ? "(met)" : "(NOT met)");
+                   batch / t, gflop / t, 100.0 * share[k][d], hf / t, goal, met ? "(met)" : "(NOT met)");
         }
     printf("\nGFLOP/s: exact model FLOPs (vision %.2f, cross K/V %.2f GFLOP per image, %.3f per token and row) / time.\n"
-           "ceiling: share of this run's matmul ceiling of the same dtype.\n"
+           "ceiling: best share of the matmul ceiling (same dtype) measured just before the run.\n"
            "vs HF ref: transformers 4.43.4's seconds per 8 images on the reference host (vision %.1f/%.1f, greedy %.1f/%.1f,\n"
            "beam %.1f/%.1f s fp32/bf16) over ours; that host had AMX, so compare the ceiling ratios across hosts.\n"
            "This host's speed drifts by up to ~1.3x between runs: the ratios to fixed reference times move with it.\n",
