@@ -76,6 +76,52 @@ Test(cli_caption, beam_search_with_prompt_ids_equal_transformers) {
     cJSON_Delete(expected);
 }
 
+Test(cli_caption, bf16_beam_search_keeps_the_prompt_and_the_lengths) {
+    /* bf16 ids need not equal float32's (near-ties), but the run must succeed, keep the prompt's
+     * ids as transformers builds them, and honour min/max length with [SEP] then [PAD] */
+    cJSON *expected = fixture_json("blip-tiny/captioning/expected.json");
+    const cJSON *g = generation(expected, "beam3_prompt");
+    const cJSON *kw = cJSON_GetObjectItemCaseSensitive(g, "kwargs");
+    int max_length = cJSON_GetObjectItemCaseSensitive(kw, "max_length")->valueint;
+    int min_length = cJSON_GetObjectItemCaseSensitive(kw, "min_length")->valueint;
+    int prompt_len = cJSON_GetArraySize(cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(g, "prompt_input_ids"), 0)) - 1;
+    char cmd[4096], *out;
+    snprintf(cmd, sizeof cmd, "%s caption --json --dtype bf16 --beams 3 --max-length %d --min-length %d --prompt '%s' --model %s %s/%s %s/%s",
+             vlkit(), max_length, min_length, cJSON_GetObjectItemCaseSensitive(g, "prompt")->valuestring,
+             fixture_path("blip-tiny/captioning/model"), fixture_path("blip-tiny/preprocess/images"), images[0],
+             fixture_path("blip-tiny/preprocess/images"), images[1]);
+    cr_assert_eq(run(cmd, &out), 0, "%s", cmd);
+    cJSON *cfg = fixture_json("blip-tiny/captioning/model/config.json");
+    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(cfg, "text_config");
+    const cJSON *sep_j = cJSON_GetObjectItemCaseSensitive(tc, "sep_token_id"), *pad_j = cJSON_GetObjectItemCaseSensitive(tc, "pad_token_id");
+    int sep = cJSON_IsNumber(sep_j) ? sep_j->valueint : 102, pad = cJSON_IsNumber(pad_j) ? pad_j->valueint : 0;
+    const char *line = out;
+    for (int i = 0; i < 2; i++) {
+        const char *end = strchr(line, '\n');
+        cr_assert_not_null(end, "missing output line %d in:\n%s", i, out);
+        cJSON *o = cJSON_ParseWithLength(line, (size_t)(end - line));
+        cr_assert_not_null(o);
+        const cJSON *ids = cJSON_GetObjectItemCaseSensitive(o, "ids");
+        const cJSON *want = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(g, "ids"), i);
+        int n = cJSON_GetArraySize(ids), stop = -1;
+        cr_assert(n <= max_length, "image %d: %d ids > max_length %d", i, n, max_length);
+        for (int j = 0; j < prompt_len; j++)
+            cr_assert_eq(cJSON_GetArrayItem(ids, j)->valueint, cJSON_GetArrayItem(want, j)->valueint, "image %d prompt id %d", i, j);
+        for (int j = prompt_len; j < n && stop < 0; j++)
+            if (cJSON_GetArrayItem(ids, j)->valueint == sep) stop = j;
+        if (stop >= 0) {
+            cr_assert(stop >= min_length, "image %d: [SEP] at %d, before min_length %d", i, stop, min_length);
+            for (int j = stop + 1; j < n; j++) cr_assert_eq(cJSON_GetArrayItem(ids, j)->valueint, pad, "image %d id %d after [SEP]", i, j);
+        }
+        cJSON_Delete(o);
+        line = end + 1;
+    }
+    cr_assert_eq(*line, 0, "extra output: %s", line);
+    free(out);
+    cJSON_Delete(cfg);
+    cJSON_Delete(expected);
+}
+
 Test(cli_caption, bad_images_are_reported_and_skipped) {
     char *dir = test_tmpdir();
     char cmd[4096], *out;
