@@ -809,6 +809,9 @@ tt_packed_linear *tt_packed_linear_new(tt_tensor *weight, tt_tensor *bias) {
     if (bias) p->bias = T(bias).detach().contiguous();
     int64_t N = w.size(0), K = w.size(1);
     auto pd = packed_pd(p.get(), 32, dnnl::memory::desc({K, N}, dnnl_dt::bf16, dnnl_tag::any), false);
+    // Without bf16 instructions (pre-AVX512 CPUs) oneDNN offers only its reference kernels,
+    // far slower than ATen's emulated bf16: no packing there.
+    if (std::string(pd.impl_info_str()).find("ref") != std::string::npos) return nullptr;
     p->packed = dnnl::memory(pd.weights_desc(), cpu_engine());
     dnnl::memory plain({{K, N}, dnnl_dt::bf16, dnnl_tag::ba}, cpu_engine(), p->weight.data_ptr()); // W^T as a view
     dnnl::stream stream(cpu_engine());

@@ -184,8 +184,8 @@ tt_tensor *tt_linear_acc(tt_tensor *y, tt_tensor *x, tt_tensor *weight, double a
  * layout its bf16 kernels compute on; ATen's bf16 addmm repacks the plain weight at every call,
  * which costs more than the product itself when few rows are multiplied, as in decoding).
  * new: weight [out, in] and optional bias [out], both bf16 (copies are kept); NULL with no error
- * set when vlkit was built without oneDNN's headers (callers then use tt_linear), NULL with an
- * error for bad arguments.
+ * set when vlkit was built without oneDNN's headers or oneDNN has only reference kernels for bf16
+ * on this CPU (callers then use tt_linear), NULL with an error for bad arguments.
  * forward: x [..., in] -> y = x W^T + b [..., out] in bf16, the same numbers as tt_linear; with
  * residual (float32, y's shape), residual + y in float32, added to the float32 accumulator
  * inside the product (the residual stream's add without a pass of its own). Falls back to ATen
