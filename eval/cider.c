@@ -53,7 +53,7 @@ static double *df_over_refs(const caption_ngrams *g, size_t *distinct) {
         int m = ngrams_n_refs(g, i);
         for (int r = 1; r <= m; r++) {
             size_t s = ngrams_sent(g, i, r);
-            for (size_t e = g->ent_off[s]; e < g->ent_off[s + 1]; e++) {
+            for (size_t e = ngrams_ents_begin(g, s); e < ngrams_ents_end(g, s); e++) {
                 uint32_t id = g->ents[e].id;
                 if (stamp[id] != i) {
                     stamp[id] = i;
@@ -202,15 +202,16 @@ int cider_score(const caption_ngrams *g, const cider_df *ext, double *corpus, do
     }
     for (size_t id = 0; id < g->n_ngrams; id++) idf[id] = ref_len - log(df[id] > 1.0 ? df[id] : 1.0);
     for (size_t s = 0; s < g->n_sent; s++) {
-        double sq[4] = {0, 0, 0, 0}, l = 0;
-        for (size_t e = g->ent_off[s]; e < g->ent_off[s + 1]; e++) {
-            uint32_t id = g->ents[e].id;
-            int k = g->order[id] - 1;
-            double w = (double)g->ents[e].count * idf[id];
-            sq[k] += w * w;
-            if (k == 1) l += g->ents[e].count;
+        double l = 0;
+        for (int k = 1; k <= 4; k++) {
+            double sq = 0;
+            for (size_t e = ngrams_k_begin(g, s, k); e < ngrams_k_end(g, s, k); e++) {
+                double w = (double)g->ents[e].count * idf[g->ents[e].id];
+                sq += w * w;
+                if (k == 2) l += g->ents[e].count;
+            }
+            norm[s * 4 + (size_t)k - 1] = sqrt(sq);
         }
-        for (int k = 0; k < 4; k++) norm[s * 4 + (size_t)k] = sqrt(sq[k]);
         len[s] = l;
     }
     double sum = 0;
@@ -221,20 +222,25 @@ int cider_score(const caption_ngrams *g, const cider_df *ext, double *corpus, do
         for (int r = 1; r <= m; r++) {
             size_t s = ngrams_sent(g, i, r);
             double val[4] = {0, 0, 0, 0};
-            /* merge the two id-sorted lists: only n-grams present in both contribute */
-            size_t a = g->ent_off[c], ae = g->ent_off[c + 1], b = g->ent_off[s], be = g->ent_off[s + 1];
-            while (a < ae && b < be) {
-                uint32_t ia = g->ents[a].id, ib = g->ents[b].id;
-                if (ia < ib) {
-                    a++;
-                } else if (ib < ia) {
-                    b++;
-                } else {
-                    double wc = (double)g->ents[a].count * idf[ia], wr = (double)g->ents[b].count * idf[ia];
-                    val[g->order[ia] - 1] += (wc < wr ? wc : wr) * wr;
-                    a++;
-                    b++;
+            /* per order, merge the two id-sorted lists: only n-grams present in both contribute */
+            for (int k = 1; k <= 4; k++) {
+                size_t a = ngrams_k_begin(g, c, k), ae = ngrams_k_end(g, c, k);
+                size_t b = ngrams_k_begin(g, s, k), be = ngrams_k_end(g, s, k);
+                double v = 0;
+                while (a < ae && b < be) {
+                    uint32_t ia = g->ents[a].id, ib = g->ents[b].id;
+                    if (ia < ib) {
+                        a++;
+                    } else if (ib < ia) {
+                        b++;
+                    } else {
+                        double wc = (double)g->ents[a].count * idf[ia], wr = (double)g->ents[b].count * idf[ia];
+                        v += (wc < wr ? wc : wr) * wr;
+                        a++;
+                        b++;
+                    }
                 }
+                val[k - 1] = v;
             }
             double delta = len[c] - len[s];
             double pen = pow(M_E, -(delta * delta) / (2 * sigma * sigma));
