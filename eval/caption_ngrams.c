@@ -22,9 +22,14 @@ static void sort_u32(uint32_t *a, size_t n) {
     for (size_t i = 1; i < n; i++) {
         uint32_t v = a[i];
         size_t j = i;
-        while (j > 0 && a[j - 1] > v) {
-            a[j] = a[j - 1];
-            j--;
+        if (v < a[0]) { /* goes first: then the loop below needs no bound check */
+            memmove(a + 1, a, i * sizeof *a);
+            j = 0;
+        } else {
+            while (a[j - 1] > v) {
+                a[j] = a[j - 1];
+                j--;
+            }
         }
         a[j] = v;
     }
