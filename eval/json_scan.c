@@ -55,6 +55,24 @@ static const unsigned char str_plain[256] = {
 #undef R8
 };
 
+/* Strings are read 8 bytes a step (SWAR): a step stops where one of the 8 bytes needs a look;
+ * the byte loop after it finds which. ONES * b: b in every byte. A byte-wise "is zero" test
+ * that is exact for "any byte": a borrow can only flag bytes above a true zero. */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+static inline uint64_t load8(const unsigned char *p) {
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+static inline uint64_t any_zero(uint64_t x) { return (x - ONES) & ~x & HIGHS; }
+/* Any of: '"', '\\', a control byte (< 0x20), a byte >= 0x80 (str_plain's zeros). */
+static inline int has_special(uint64_t x) {
+    return ((any_zero(x ^ (ONES * '"')) | any_zero(x ^ (ONES * '\\')) | ((x - ONES * 0x20) & ~x) | x) & HIGHS) != 0;
+}
+/* Any '"' or '\\' (on validated text, the only bytes that end or escape). */
+static inline int has_quote_or_escape(uint64_t x) { return (any_zero(x ^ (ONES * '"')) | any_zero(x ^ (ONES * '\\'))) != 0; }
+
 static int hex4(const unsigned char *p, unsigned *out) {
     unsigned x = 0;
     for (int k = 0; k < 4; k++) {
@@ -93,6 +111,7 @@ static int v_string(vstate *v) {
     const unsigned char *s = v->s;
     size_t i = v->i + 1, len = v->len;
     for (;;) {
+        while (i + 8 <= len && !has_special(load8(s + i))) i += 8;
         while (i < len && str_plain[s[i]]) i++;
         if (i >= len) return -1;
         unsigned c = s[i];
@@ -263,17 +282,28 @@ static size_t ws(json_text t, size_t i) {
     return i;
 }
 
-/* Offset past the closing quote of the string opening at i (validated: it has one). Strings
- * are short: a byte loop beats a memchr call. */
-static size_t str_end(json_text t, size_t i) {
-    const char *s = t.s;
+/* Offset past the closing quote of the string opening at i (validated: it has one); *escaped
+ * (when not NULL) = whether it holds a backslash. */
+static size_t str_end_esc(json_text t, size_t i, int *escaped) {
+    const unsigned char *s = (const unsigned char *)t.s;
+    int esc = 0;
     i++;
     for (;;) {
-        char c = s[i];
-        if (c == '"') return i + 1;
-        i += c == '\\' ? 2 : 1; /* an escape: the next byte never closes the string */
+        while (i + 8 <= t.len && !has_quote_or_escape(load8(s + i))) i += 8;
+        unsigned char c = s[i];
+        if (c == '"') break;
+        if (c == '\\') {
+            esc = 1;
+            i += 2; /* an escape: the next byte never closes the string */
+        } else {
+            i++;
+        }
     }
+    if (escaped) *escaped = esc;
+    return i + 1;
 }
+
+static size_t str_end(json_text t, size_t i) { return str_end_esc(t, i, NULL); }
 
 /* End of the container at v from the index: a galloping search from the cursor. */
 static size_t ix_end(json_index *ix, size_t v) {
@@ -453,9 +483,8 @@ size_t json_get(json_text t, size_t obj, const char *key) {
 /* ------------------------------------------------------------------ strings and numbers */
 
 json_text json_str_raw(json_text t, size_t v, int *escaped) {
-    size_t e = str_end(t, v);
+    size_t e = str_end_esc(t, v, escaped);
     json_text r = {t.s + v + 1, e - v - 2, NULL};
-    *escaped = memchr(r.s, '\\', r.len) != NULL;
     return r;
 }
 
