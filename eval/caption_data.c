@@ -6,6 +6,7 @@
 #include "eval/eval.h"
 #include "eval/id_map.h"
 #include "eval/json_input.h"
+#include "eval/ptb_pool.h"
 #include "util/error.h"
 #include "util/pair_run.h"
 
@@ -209,12 +210,22 @@ static int load_annotations(ann_table *t, const char *path, json_doc *d) {
     return vk_err_set("%s: not a captions file: the top level is neither an object nor an array", path);
 }
 
+/* The strings pool of a tokenised set (caption_set.strings). */
+static void strings_free(void *strings) {
+    if (!strings) return;
+    text_pool_free(strings);
+    free(strings);
+}
+
 void caption_set_free(caption_set *set) {
     for (size_t i = 0; i < set->n; i++) {
-        free(set->items[i].cand);
-        for (int k = 0; k < set->items[i].n_refs; k++) free(set->items[i].refs[k]);
+        if (!set->strings) {
+            free(set->items[i].cand);
+            for (int k = 0; k < set->items[i].n_refs; k++) free(set->items[i].refs[k]);
+        }
         free(set->items[i].refs);
     }
+    strings_free(set->strings);
     free(set->items);
     free(set->ann_path);
     free(set->res_path);
@@ -395,28 +406,38 @@ int caption_set_tokenize(caption_set *set) {
         for (int r = 0; r < set->items[i].n_refs; r++) refs[k++] = set->items[i].refs[r];
         cands[i] = set->items[i].cand ? set->items[i].cand : "";
     }
+    /* every tokenised caption goes into one pool (a malloc and a free each cost more than the
+     * copy) */
+    text_pool *pool = calloc(1, sizeof *pool);
+    if (!pool) {
+        rc = vk_err_set("tokenizer: out of memory");
+        goto done;
+    }
     /* Two runs, like COCOEvalCap.evaluate(): all references, then all candidates. */
-    if (ptb_tokenize_lines(refs, n_refs, ref_out) != 0) {
+    if (ptb_tokenize_lines_pooled(refs, n_refs, ref_out, pool) != 0) {
+        strings_free(pool);
         rc = vk_err_prefix("%s", set->ann_path ? set->ann_path : "references");
         goto done;
     }
     int have_cands = set->n > 0 && set->items[0].cand != NULL;
-    if (have_cands && ptb_tokenize_lines(cands, set->n, cand_out) != 0) {
-        for (size_t j = 0; j < n_refs; j++) free(ref_out[j]);
+    if (have_cands && ptb_tokenize_lines_pooled(cands, set->n, cand_out, pool) != 0) {
+        strings_free(pool);
         rc = vk_err_prefix("%s", set->res_path ? set->res_path : "results");
         goto done;
     }
     k = 0;
     for (size_t i = 0; i < set->n; i++) {
         for (int r = 0; r < set->items[i].n_refs; r++) {
-            free(set->items[i].refs[r]);
+            if (!set->strings) free(set->items[i].refs[r]);
             set->items[i].refs[r] = ref_out[k++];
         }
         if (have_cands) {
-            free(set->items[i].cand);
+            if (!set->strings) free(set->items[i].cand);
             set->items[i].cand = cand_out[i];
         }
     }
+    strings_free(set->strings); /* a second tokenisation: the first one's strings */
+    set->strings = pool;
 done:
     free(refs);
     free(cands);

@@ -15,6 +15,7 @@
  * rule search. */
 #include "eval/eval.h"
 #include "eval/ptb_chars.h"
+#include "eval/ptb_pool.h"
 #include "eval/text.h"
 #include "util/error.h"
 #include "util/pair_run.h"
@@ -1180,8 +1181,7 @@ typedef struct {
     size_t len, cap;
 } sbuf;
 
-static int sb_reserve(sbuf *s, size_t more) {
-    if (s->len + more + 1 <= s->cap) return 0;
+static int sb_grow(sbuf *s, size_t more) {
     size_t cap = s->cap ? s->cap * 2 : 256;
     while (cap < s->len + more + 1) cap *= 2;
     char *b = realloc(s->buf, cap);
@@ -1190,6 +1190,9 @@ static int sb_reserve(sbuf *s, size_t more) {
     s->cap = cap;
     return 0;
 }
+
+/* Room for more bytes and a NUL (the check inline: it is made for every token). */
+static inline int sb_reserve(sbuf *s, size_t more) { return s->len + more + 1 <= s->cap ? 0 : sb_grow(s, more); }
 
 /* Tokens the official wrapper drops (compared after lower-casing, so -LRB- etc. never match). */
 static int is_dropped(const char *t, size_t n) {
@@ -1329,7 +1332,14 @@ static int emit_word(sbuf *line, const lx *L, size_t s, size_t n) {
     return 0;
 }
 
-static char *sb_take(sbuf *s) {
+/* The finished line: the buffer itself (malloc'd), or with a pool a copy in it, the buffer
+ * kept for the next line. */
+static char *sb_take(sbuf *s, text_pool *pool) {
+    if (pool) {
+        char *r = text_pool_strndup(pool, s->buf ? s->buf : "", s->len);
+        s->len = 0;
+        return r;
+    }
     if (!s->buf) return strdup("");
     char *r = s->buf;
     r[s->len] = 0;
@@ -1339,12 +1349,14 @@ static char *sb_take(sbuf *s) {
 }
 
 /* One stretch of the scan: from position i with line index li and the current line's tokens
- * in line, until position stop (or the end); res[li] gets each finished line. */
+ * in line, until position stop (or the end); res[li] gets each finished line (in pool, when
+ * not NULL). */
 typedef struct {
     const lx *L;
     char **res;
     size_t n_lines, i, stop, li;
     sbuf line;
+    text_pool *pool;
 } scan_part;
 
 static int scan(scan_part *p) {
@@ -1359,7 +1371,7 @@ static int scan(scan_part *p) {
             continue;
         }
         if (L->t[i] == '\n') {
-            if (p->li < p->n_lines && !(p->res[p->li++] = sb_take(&p->line))) rc = -1;
+            if (p->li < p->n_lines && !(p->res[p->li++] = sb_take(&p->line, p->pool))) rc = -1;
             i++;
             continue;
         }
@@ -1376,7 +1388,7 @@ static int scan(scan_part *p) {
         cand c;
         lex_one(L, i, &c);
         if (c.kind == K_NEWLINE) {
-            if (p->li < p->n_lines && !(p->res[p->li++] = sb_take(&p->line))) rc = -1;
+            if (p->li < p->n_lines && !(p->res[p->li++] = sb_take(&p->line, p->pool))) rc = -1;
         } else if (c.kind != K_SKIP && c.kind != K_DELETE) {
             rc = emit(&p->line, L, i, c.emit, c.kind, c.fixed);
         }
@@ -1385,7 +1397,7 @@ static int scan(scan_part *p) {
     p->i = i;
     /* at the end: the last line, and lines that the final rstrip() removed (they tokenise to "") */
     while (rc == 0 && i >= L->n && p->li < p->n_lines)
-        if (!(p->res[p->li++] = sb_take(&p->line))) rc = -1;
+        if (!(p->res[p->li++] = sb_take(&p->line, p->pool))) rc = -1;
     return rc == 0 ? 0 : vk_err_set("tokenizer: out of memory");
 }
 
@@ -1400,23 +1412,26 @@ static int scan_job(void *p) { return scan(p); }
  * is then exactly the sequential one). A token that runs across that '\n' (an SGML attribute
  * value may) shows as the first scan stopping elsewhere: the second half is dropped and the
  * first scan goes on to the end, as one thread would have. */
-static int scan_all(const lx *L, const size_t *line_start, size_t n, char **res) {
-    scan_part a = {L, res, n, 0, L->n, 0, {NULL, 0, 0}};
+static int scan_all(const lx *L, const size_t *line_start, size_t n, char **res, text_pool *pool) {
+    scan_part a = {L, res, n, 0, L->n, 0, {NULL, 0, 0}, pool};
     size_t h = n / 2, p = h ? line_start[h] - 1 : 0; /* p: the '\n' that ends line h-1 */
     if (n >= PTB_SPLIT_MIN_LINES && pair_run_threads() && p < L->n) {
-        scan_part b = {L, res, n, p + 1, L->n, h, {NULL, 0, 0}};
+        text_pool pool_b = {NULL}; /* the second thread's lines, joined into pool if they count */
+        scan_part b = {L, res, n, p + 1, L->n, h, {NULL, 0, 0}, pool ? &pool_b : NULL};
         a.stop = p;
         int rc = pair_run(scan_job, &a, scan_job, &b);
         free(b.line.buf);
         if (rc == 0 && a.i == p && a.li == h - 1) {
-            res[a.li++] = sb_take(&a.line); /* the '\n' at p */
+            res[a.li++] = sb_take(&a.line, pool); /* the '\n' at p */
             free(a.line.buf);
+            if (pool) text_pool_join(pool, &pool_b);
             return res[h - 1] ? 0 : vk_err_set("tokenizer: out of memory");
         }
         for (size_t k = h; k < n; k++) { /* not the sequential scan's lines: redo them */
-            free(res[k]);
+            if (!pool) free(res[k]);
             res[k] = NULL;
         }
+        text_pool_free(&pool_b);
         if (rc != 0) {
             free(a.line.buf);
             return -1;
@@ -1428,7 +1443,15 @@ static int scan_all(const lx *L, const size_t *line_start, size_t n, char **res)
     return rc;
 }
 
-int ptb_tokenize_lines(const char *const *captions, size_t n, char **out) {
+static int tokenize_lines(const char *const *captions, size_t n, char **out, text_pool *pool);
+
+int ptb_tokenize_lines(const char *const *captions, size_t n, char **out) { return tokenize_lines(captions, n, out, NULL); }
+
+int ptb_tokenize_lines_pooled(const char *const *captions, size_t n, char **out, text_pool *pool) {
+    return tokenize_lines(captions, n, out, pool);
+}
+
+static int tokenize_lines(const char *const *captions, size_t n, char **out, text_pool *pool) {
     /* Join as the wrapper does: "\n" between captions, then rstrip() of the whole text. Line
      * breaks inside a caption become spaces (the wrapper does it for "\n"; for the others it
      * would mis-align every later caption). */
@@ -1471,11 +1494,12 @@ int ptb_tokenize_lines(const char *const *captions, size_t n, char **out) {
     line_start[n] = k;
     while (k > 0 && text_py_isspace(cps[k - 1])) k--; /* sentences.rstrip() */
     lx L = {cps, k};
-    int rc = scan_all(&L, line_start, n, res);
+    int rc = scan_all(&L, line_start, n, res, pool);
     free(cps);
     free(line_start);
     if (rc != 0) {
-        for (size_t j = 0; j < n; j++) free(res[j]);
+        if (!pool)
+            for (size_t j = 0; j < n; j++) free(res[j]);
         free(res);
         return -1;
     }
