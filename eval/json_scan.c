@@ -55,7 +55,7 @@ static const unsigned char str_plain[256] = {
 #undef R8
 };
 
-/* Strings are read 8 bytes a step (SWAR): a step stops where one of the 8 bytes needs a look;
+/* Long strings are validated 8 bytes a step (SWAR): a step stops where one of the 8 bytes needs a look;
  * the byte loop after it finds which. ONES * b: b in every byte. A byte-wise "is zero" test
  * that is exact for "any byte": a borrow can only flag bytes above a true zero. */
 #define ONES 0x0101010101010101ull
@@ -70,8 +70,6 @@ static inline uint64_t any_zero(uint64_t x) { return (x - ONES) & ~x & HIGHS; }
 static inline int has_special(uint64_t x) {
     return ((any_zero(x ^ (ONES * '"')) | any_zero(x ^ (ONES * '\\')) | ((x - ONES * 0x20) & ~x) | x) & HIGHS) != 0;
 }
-/* Any '"' or '\\' (on validated text, the only bytes that end or escape). */
-static inline int has_quote_or_escape(uint64_t x) { return (any_zero(x ^ (ONES * '"')) | any_zero(x ^ (ONES * '\\'))) != 0; }
 
 static int hex4(const unsigned char *p, unsigned *out) {
     unsigned x = 0;
@@ -111,8 +109,13 @@ static int v_string(vstate *v) {
     const unsigned char *s = v->s;
     size_t i = v->i + 1, len = v->len;
     for (;;) {
-        while (i + 8 <= len && !has_special(load8(s + i))) i += 8;
-        while (i < len && str_plain[s[i]]) i++;
+        /* 8-byte steps pay only past the first bytes (keys and VQA answers are short) */
+        size_t quick = i + 16 < len ? i + 16 : len;
+        while (i < quick && str_plain[s[i]]) i++;
+        if (i == quick) {
+            while (i + 8 <= len && !has_special(load8(s + i))) i += 8;
+            while (i < len && str_plain[s[i]]) i++;
+        }
         if (i >= len) return -1;
         unsigned c = s[i];
         if (c == '"') break;
@@ -284,26 +287,23 @@ static size_t ws(json_text t, size_t i) {
 
 /* Offset past the closing quote of the string opening at i (validated: it has one); *escaped
  * (when not NULL) = whether it holds a backslash. */
-static size_t str_end_esc(json_text t, size_t i, int *escaped) {
-    const unsigned char *s = (const unsigned char *)t.s;
+static inline size_t str_end_esc(json_text t, size_t i, int *escaped) {
+    /* strings are short (VQA's are a few bytes): a byte loop beats a memchr call or 8-byte
+     * steps (tried: more instructions for VQA and captions both) */
+    const char *s = t.s;
     int esc = 0;
     i++;
     for (;;) {
-        while (i + 8 <= t.len && !has_quote_or_escape(load8(s + i))) i += 8;
-        unsigned char c = s[i];
+        char c = s[i];
         if (c == '"') break;
-        if (c == '\\') {
-            esc = 1;
-            i += 2; /* an escape: the next byte never closes the string */
-        } else {
-            i++;
-        }
+        esc |= c == '\\';
+        i += c == '\\' ? 2 : 1; /* an escape: the next byte never closes the string */
     }
     if (escaped) *escaped = esc;
     return i + 1;
 }
 
-static size_t str_end(json_text t, size_t i) { return str_end_esc(t, i, NULL); }
+static inline size_t str_end(json_text t, size_t i) { return str_end_esc(t, i, NULL); }
 
 /* End of the container at v from the index: a galloping search from the cursor. */
 static size_t ix_end(json_index *ix, size_t v) {
