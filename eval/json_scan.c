@@ -71,6 +71,12 @@ static inline int has_special(uint64_t x) {
     return ((any_zero(x ^ (ONES * '"')) | any_zero(x ^ (ONES * '\\')) | ((x - ONES * 0x20) & ~x) | x) & HIGHS) != 0;
 }
 
+/* Bytes of a number's text: digits, '-', '+', '.', 'e', 'E' (one look-up instead of six compares). */
+static const unsigned char num_char[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['-'] = 1, ['+'] = 1, ['.'] = 1, ['e'] = 1, ['E'] = 1,
+};
+
 static int hex4(const unsigned char *p, unsigned *out) {
     unsigned x = 0;
     for (int k = 0; k < 4; k++) {
@@ -379,9 +385,7 @@ size_t json_end(json_text t, size_t v) {
     }
     default: {
         size_t i = v;
-        while (i < t.len && (s[i] == '-' || s[i] == '+' || s[i] == '.' || s[i] == 'e' || s[i] == 'E' ||
-                             (s[i] >= '0' && s[i] <= '9')))
-            i++;
+        while (i < t.len && num_char[(unsigned char)s[i]]) i++;
         return i;
     }
     }

@@ -1326,7 +1326,7 @@ static int emit_word(sbuf *line, const lx *L, size_t s, size_t n) {
     if (sb_reserve(line, n + 1) != 0) return -1;
     char *o = line->buf + line->len;
     if (line->len) *o++ = ' ';
-    for (size_t k = 0; k < n; k++) *o++ = (char)lc(L->t[s + k]);
+    for (size_t k = 0; k < n; k++) *o++ = (char)(L->t[s + k] | 0x20); /* ASCII letters only */
     *o = 0;
     line->len = (size_t)(o - line->buf);
     return 0;
