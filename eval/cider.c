@@ -182,11 +182,13 @@ int cider_score(const caption_ngrams *g, const cider_df *ext, double *corpus, do
     /* per sentence: norms of the 4 vectors and the bigram "length" */
     double *norm = malloc((g->n_sent ? g->n_sent : 1) * 4 * sizeof *norm);
     double *len = malloc((g->n_sent ? g->n_sent : 1) * sizeof *len);
-    if (!df || !idf || !norm || !len) {
+    uint32_t *cand_count = calloc(g->n_ngrams ? g->n_ngrams : 1, sizeof *cand_count); /* the current candidate's */
+    if (!df || !idf || !norm || !len || !cand_count) {
         free(df);
         free(idf);
         free(norm);
         free(len);
+        free(cand_count);
         return vk_err_set("CIDEr-D: out of memory");
     }
     double ref_len = log((double)g->n_items);
@@ -219,25 +221,20 @@ int cider_score(const caption_ngrams *g, const cider_df *ext, double *corpus, do
         size_t c = ngrams_sent(g, i, 0);
         int m = ngrams_n_refs(g, i);
         double score[4] = {0, 0, 0, 0};
+        for (size_t e = ngrams_ents_begin(g, c); e < ngrams_ents_end(g, c); e++) cand_count[g->ents[e].id] = g->ents[e].count;
         for (int r = 1; r <= m; r++) {
             size_t s = ngrams_sent(g, i, r);
             double val[4] = {0, 0, 0, 0};
-            /* per order, merge the two id-sorted lists: only n-grams present in both contribute */
+            /* per order, the reference's n-grams in id order, matched against the candidate's
+             * counts (cand_count): the same terms, in the same order, as a merge of the two
+             * sorted lists, without walking the candidate's list once per reference */
             for (int k = 1; k <= 4; k++) {
-                size_t a = ngrams_k_begin(g, c, k), ae = ngrams_k_end(g, c, k);
-                size_t b = ngrams_k_begin(g, s, k), be = ngrams_k_end(g, s, k);
                 double v = 0;
-                while (a < ae && b < be) {
-                    uint32_t ia = g->ents[a].id, ib = g->ents[b].id;
-                    if (ia < ib) {
-                        a++;
-                    } else if (ib < ia) {
-                        b++;
-                    } else {
-                        double wc = (double)g->ents[a].count * idf[ia], wr = (double)g->ents[b].count * idf[ia];
+                for (size_t b = ngrams_k_begin(g, s, k); b < ngrams_k_end(g, s, k); b++) {
+                    uint32_t id = g->ents[b].id, cc = cand_count[id];
+                    if (cc) {
+                        double wc = (double)cc * idf[id], wr = (double)g->ents[b].count * idf[id];
                         v += (wc < wr ? wc : wr) * wr;
-                        a++;
-                        b++;
                     }
                 }
                 val[k - 1] = v;
@@ -250,6 +247,7 @@ int cider_score(const caption_ngrams *g, const cider_df *ext, double *corpus, do
                 score[k] += val[k] * pen;
             }
         }
+        for (size_t e = ngrams_ents_begin(g, c); e < ngrams_ents_end(g, c); e++) cand_count[g->ents[e].id] = 0;
         double mean = (score[0] + score[1] + score[2] + score[3]) / 4.0;
         double img = mean / m * 10.0;
         if (per_image) per_image[i] = img;
@@ -266,5 +264,6 @@ int cider_score(const caption_ngrams *g, const cider_df *ext, double *corpus, do
     free(idf);
     free(norm);
     free(len);
+    free(cand_count);
     return 0;
 }
