@@ -554,12 +554,13 @@ size_t json_str_decode(json_text t, size_t v, char *out) { return decode(t, v, o
 
 double json_number(json_text t, size_t v) {
     const char *s = t.s + v;
-    size_t n = json_end(t, v) - v;
-    /* plain integers of up to 15 digits are exact in a double: no strtod needed */
-    size_t neg = s[0] == '-', i = neg;
+    /* plain integers of up to 15 digits are exact in a double: no strtod needed (and no
+     * json_end first: the digits end where a byte that is not a number's ends them) */
+    size_t neg = s[0] == '-', i = neg, lim = t.len - v;
     uint64_t x = 0;
-    while (i < n && i - neg < 16 && s[i] >= '0' && s[i] <= '9') x = x * 10 + (uint64_t)(s[i++] - '0');
-    if (i == n && n - neg <= 15) return neg ? -(double)x : (double)x;
+    while (i < lim && i - neg < 16 && s[i] >= '0' && s[i] <= '9') x = x * 10 + (uint64_t)(s[i++] - '0');
+    if (i - neg <= 15 && (i == lim || !num_char[(unsigned char)s[i]])) return neg ? -(double)x : (double)x;
+    size_t n = json_end(t, v) - v;
     char buf[64]; /* validated: at most 63 characters */
     memcpy(buf, s, n);
     buf[n] = 0;
