@@ -1142,12 +1142,15 @@ static int is_listed_abbrev(const lx *L, size_t i, size_t n) {
  * before a period the abbreviations (listed words and single letters, which keep the period).
  * (A period or comma followed by a space cannot continue a URL, e-mail, file name, number,
  * hyphenated word or WORD, whose continuations all need a non-space after it.) Returns the end
- * of the word, or i to use the full search. */
-static size_t fast_word(const lx *L, size_t i) {
-    size_t j = i;
-    while (j < L->n && ptb_is_ascii_alpha(L->t[j])) j++;
-    size_t n = j - i;
-    if (n == 0 || n > 64) return i;
+ * of the word, or i to use the full search. The word's letters are written lower-cased to out
+ * (room for FAST_WORD_MAX + 1 bytes) as they are read, whatever the answer (one pass instead of
+ * a scan and a copy). */
+#define FAST_WORD_MAX 64
+static size_t fast_word(const lx *L, size_t i, char *out) {
+    size_t j = i, lim = L->n - i > FAST_WORD_MAX ? i + FAST_WORD_MAX + 1 : L->n;
+    for (uint32_t c; j < lim && ptb_is_ascii_alpha(c = L->t[j]); j++) out[j - i] = (char)(c | 0x20);
+    size_t n = j - i; /* FAST_WORD_MAX + 1: that long or longer */
+    if (n == 0 || n > FAST_WORD_MAX) return i;
     uint32_t c = at(L, j);
     if (c == '.' || c == ',') {
         uint32_t d = at(L, j + 1);
@@ -1320,16 +1323,18 @@ static int emit(sbuf *line, const lx *L, size_t s, size_t n, tok_kind kind, cons
     return rc;
 }
 
-/* emit() for a plain ASCII word (fast_word's tokens): lower-cased straight into the line; a
- * word of letters is never one of the dropped punctuation tokens. */
-static int emit_word(sbuf *line, const lx *L, size_t s, size_t n) {
-    if (sb_reserve(line, n + 1) != 0) return -1;
-    char *o = line->buf + line->len;
-    if (line->len) *o++ = ' ';
-    for (size_t k = 0; k < n; k++) *o++ = (char)(L->t[s + k] | 0x20); /* ASCII letters only */
-    *o = 0;
-    line->len = (size_t)(o - line->buf);
-    return 0;
+/* Where fast_word writes a word (after the separating space), with room made for the longest. */
+static char *word_slot(sbuf *line) {
+    if (sb_reserve(line, FAST_WORD_MAX + 2) != 0) return NULL;
+    return line->buf + line->len + (line->len ? 1 : 0);
+}
+
+/* emit() for a plain ASCII word that fast_word wrote to word_slot: only the space before it and
+ * the length are left to do; a word of letters is never one of the dropped punctuation tokens. */
+static void emit_word(sbuf *line, size_t n) {
+    if (line->len) line->buf[line->len++] = ' ';
+    line->len += n;
+    line->buf[line->len] = 0;
 }
 
 /* The finished line: the buffer itself (malloc'd), or with a pool a copy in it, the buffer
@@ -1379,9 +1384,14 @@ static int scan(scan_part *p) {
             i++;
             continue;
         }
-        size_t e = fast_word(L, i);
+        char *slot = word_slot(&p->line);
+        if (!slot) {
+            rc = -1;
+            break;
+        }
+        size_t e = fast_word(L, i, slot);
         if (e > i) {
-            rc = emit_word(&p->line, L, i, e - i);
+            emit_word(&p->line, e - i);
             i = e;
             continue;
         }
