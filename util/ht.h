@@ -10,8 +10,8 @@
  *     pool (eval/text_pool.h), never from a growing array;
  *   - running out of memory does not exit: the add is undone and the table keeps its count, so
  *     check HASH_COUNT after HASH_ADD_* (vk_ht_added);
- *   - keys of 8 bytes are hashed as one 64-bit integer (vk_mix64: structured keys spread), other
- *     lengths 8 bytes a step, then the same mixer; keys compare 8 bytes a step, inline (the
+ *   - keys of 8 bytes are hashed as one 64-bit integer (folded and multiplied: structured keys
+ *     spread), other lengths 8 bytes a step, then the same; keys compare 8 bytes a step, inline (the
  *     compare only says equal or not, which is all uthash asks). */
 #ifndef VLKIT_UTIL_HT_H
 #define VLKIT_UTIL_HT_H
@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "util/ds.h" /* vk_mix64 */
+#include "util/ds.h" /* the callers' arrays */
 
 /* The n (< 8) bytes at p as one integer, never reading past p + n; for a given n, equal
  * integers mean equal bytes (4..7 bytes: two overlapping 4-byte loads; 1..3: first, middle and
@@ -43,7 +43,7 @@ static inline unsigned vk_ht_hash(const void *key, size_t len) {
         memcpy(&h, key, 8);
     } else {
         /* 8 bytes a step (words are mostly one step), the length mixed in so that keys that
-         * differ only by trailing zero bytes differ; vk_mix64 below spreads the bits */
+         * differ only by trailing zero bytes differ; the fold below spreads the bits */
         h = len;
         size_t i = 0;
         for (; i + 8 <= len; i += 8) {
@@ -54,7 +54,11 @@ static inline unsigned vk_ht_hash(const void *key, size_t len) {
         }
         h = (h ^ vk_ht_tail(p + i, len - i)) * 0x9E3779B97F4A7C15ull;
     }
-    return (unsigned)(vk_mix64(h) >> 32);
+    /* the high half folded onto the low one, then one multiply (Fibonacci hashing): its upper
+     * 32 bits, whose low bits pick the bucket, depend on every bit of the key; three steps
+     * instead of vk_mix64's seven, on ~1 M look-ups per 5,000 images */
+    h ^= h >> 32;
+    return (unsigned)((h * 0x9E3779B97F4A7C15ull) >> 32);
 }
 
 static inline int vk_ht_keycmp(const void *a, const void *b, size_t len) {
