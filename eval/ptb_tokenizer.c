@@ -1099,6 +1099,7 @@ static void lex_one(const lx *L, size_t i, cand *b) {
 #define ABBREV_PER_LETTER 32
 static struct {
     const char *w[26][ABBREV_PER_LETTER];
+    size_t len[26][ABBREV_PER_LETTER]; /* how many characters w matches (lit()'s count): most are skipped by it */
     int n[26];
     int ok; /* 0: a letter overflowed (never with these lists): check them all */
 } abbrev_ix;
@@ -1114,6 +1115,10 @@ static void abbrev_index(void) {
                 abbrev_ix.ok = 0;
                 continue;
             }
+            size_t len = 0;
+            for (const char *p = *w; *p; p++, len++)
+                if (*p == '=' && p[1]) p++; /* "=x": x matched exactly, one character */
+            abbrev_ix.len[c - 'a'][abbrev_ix.n[c - 'a']] = len;
             abbrev_ix.w[c - 'a'][abbrev_ix.n[c - 'a']++] = *w;
         }
 }
@@ -1125,7 +1130,7 @@ static int is_listed_abbrev(const lx *L, size_t i, size_t n) {
     uint32_t c = lc(at(L, i));
     if (abbrev_ix.ok && c >= 'a' && c <= 'z') {
         for (int k = 0; k < abbrev_ix.n[c - 'a']; k++)
-            if (lit(L, i, abbrev_ix.w[c - 'a'][k]) == n) return 1;
+            if (abbrev_ix.len[c - 'a'][k] == n && lit(L, i, abbrev_ix.w[c - 'a'][k]) == n) return 1;
         return 0;
     }
     for (const char *const *const *l = abbrev_lists; *l; l++)
