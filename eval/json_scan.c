@@ -302,8 +302,12 @@ static inline size_t str_end_esc(json_text t, size_t i, int *escaped) {
     for (;;) {
         char c = s[i];
         if (c == '"') break;
-        esc |= c == '\\';
-        i += c == '\\' ? 2 : 1; /* an escape: the next byte never closes the string */
+        if (c == '\\') { /* an escape: the next byte never closes the string */
+            esc = 1;
+            i += 2;
+        } else {
+            i++;
+        }
     }
     if (escaped) *escaped = esc;
     return i + 1;
