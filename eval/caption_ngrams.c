@@ -133,7 +133,7 @@ int caption_ngrams_count(caption_ngrams *g) {
         size_t ne = arrlenu(ents);
         arrsetlen(ents, ne + total);
         for (int k = 0; k < 4; k++) {
-            sort_u32(sent_grams + run[k], run[k + 1] - run[k]);
+            if (run[k + 1] > run[k]) sort_u32(sent_grams + run[k], run[k + 1] - run[k]); /* an empty sentence has no array */
             for (size_t p = run[k]; p < run[k + 1];) {
                 size_t q = p + 1;
                 while (q < run[k + 1] && sent_grams[q] == sent_grams[p]) q++;
