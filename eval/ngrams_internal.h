@@ -4,9 +4,9 @@
  * Every caption ("sentence") is split into words with str.split() semantics; words are interned
  * (ids from 1), and each distinct 1..4-gram of the corpus gets an id. A sentence is then the list
  * of its distinct n-grams with their counts, by order (1..4) and within an order sorted by n-gram
- * id, so that comparing two sentences is a merge of two sorted lists instead of hash lookups.
- * (Sorting each order alone costs half of one sort over the sentence, and the scorers' sums, made
- * per order, come in the same id order.) */
+ * id: the scorers compare sentences through arrays indexed by n-gram id instead of hash look-ups,
+ * and their floating-point sums, made per order, always come in id order. (Sorting each order
+ * alone costs half of one sort over the sentence.) */
 #ifndef VLKIT_EVAL_NGRAMS_INTERNAL_H
 #define VLKIT_EVAL_NGRAMS_INTERNAL_H
 
