@@ -41,20 +41,21 @@ int bleu_score(const caption_ngrams *g, bleu_result *out, double (*per_image)[4]
                 best = d;
                 reflen = l;
             }
-            for (size_t e = g->ent_off[s]; e < g->ent_off[s + 1]; e++)
+            for (size_t e = ngrams_ents_begin(g, s); e < ngrams_ents_end(g, s); e++)
                 if (g->ents[e].count > maxref[g->ents[e].id]) maxref[g->ents[e].id] = g->ents[e].count;
         }
         if (reflen < 0) reflen = 0;
         long long guess[4], correct[4] = {0};
         for (int k = 0; k < 4; k++) guess[k] = testlen - k > 0 ? testlen - k : 0;
-        for (size_t e = g->ent_off[c]; e < g->ent_off[c + 1]; e++) {
-            uint32_t id = g->ents[e].id, cnt = g->ents[e].count, mr = maxref[id];
-            correct[g->order[id] - 1] += cnt < mr ? cnt : mr;
-        }
+        for (int k = 1; k <= 4; k++)
+            for (size_t e = ngrams_k_begin(g, c, k); e < ngrams_k_end(g, c, k); e++) {
+                uint32_t id = g->ents[e].id, cnt = g->ents[e].count, mr = maxref[id];
+                correct[k - 1] += cnt < mr ? cnt : mr;
+            }
         /* reset the scratch counts of this image's references */
         for (int r = 1; r <= m; r++) {
             size_t s = ngrams_sent(g, i, r);
-            for (size_t e = g->ent_off[s]; e < g->ent_off[s + 1]; e++) maxref[g->ents[e].id] = 0;
+            for (size_t e = ngrams_ents_begin(g, s); e < ngrams_ents_end(g, s); e++) maxref[g->ents[e].id] = 0;
         }
         tot_test += testlen;
         tot_ref += reflen;

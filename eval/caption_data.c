@@ -6,6 +6,7 @@
 #include "eval/eval.h"
 #include "eval/id_map.h"
 #include "eval/json_input.h"
+#include "eval/ptb_pool.h"
 #include "util/error.h"
 #include "util/pair_run.h"
 
@@ -16,8 +17,8 @@
 
 typedef struct {
     long long id;
-    char **refs; /* stb_ds array of malloc'd captions */
-    char *cand;  /* malloc'd */
+    char **refs; /* stb_ds array of captions (in the table's pool) */
+    char *cand;  /* in the results' pool */
     size_t res_rec; /* record index of the result, for duplicate messages */
     int has_res;
 } image_rec;
@@ -26,16 +27,21 @@ typedef struct {
     const char *path;
     image_rec *images; /* stb_ds array, annotation order */
     id_map index;      /* id -> images index */
+    text_pool *pool;   /* every caption read (a malloc and a free each cost more); NULL once moved into a set */
 } ann_table;
 
+/* A pool of captions: ann_table.pool, result_list.pool, caption_set.strings. */
+static void strings_free(void *strings) {
+    if (!strings) return;
+    text_pool_free(strings);
+    free(strings);
+}
+
 static void ann_table_free(ann_table *t) {
-    for (size_t i = 0; i < arrlenu(t->images); i++) {
-        for (size_t k = 0; k < arrlenu(t->images[i].refs); k++) free(t->images[i].refs[k]);
-        arrfree(t->images[i].refs);
-        free(t->images[i].cand);
-    }
+    for (size_t i = 0; i < arrlenu(t->images); i++) arrfree(t->images[i].refs);
     arrfree(t->images);
     id_map_free(&t->index);
+    strings_free(t->pool);
 }
 
 /* The images index of id, added when new; ID_MAP_NONE when out of memory (error set). */
@@ -52,11 +58,10 @@ static size_t image_slot(ann_table *t, long long id) {
     return slot;
 }
 
-/* Takes ownership of c. */
+/* c is in t->pool. */
 static int add_ref(ann_table *t, long long id, char *c) {
     size_t slot = image_slot(t, id); /* may grow t->images: index it afterwards */
     if (slot == ID_MAP_NONE) {
-        free(c);
         return -1;
     }
     arrput(t->images[slot].refs, c);
@@ -113,11 +118,10 @@ static int load_coco(ann_table *t, const json_doc *d) {
         size_t f[2];
         if (json_type(x, a) != JT_OBJECT) return vk_err_set("%s: annotations[%zu] is not an object", t->path, rec);
         json_get_many(x, a, keys, f, 2);
-        if (json_input_id_value(d, f[0], "image_id", rec, &id) != 0 || json_input_text(d, f[1], "caption", rec, &cap) != 0)
+        if (json_input_id_value(d, f[0], "image_id", rec, &id) != 0 || json_input_text_pooled(d, f[1], "caption", rec, t->pool, &cap) != 0)
             return vk_err_prefix("annotations");
         if (imgs != JSON_NONE && id_map_get(&t->index, id) == ID_MAP_NONE) {
             /* annotation of an image missing from "images": COCO keeps it out of getImgIds() */
-            free(cap);
             continue;
         }
         if (add_ref(t, id, cap) != 0) return -1;
@@ -144,7 +148,7 @@ static int load_karpathy(ann_table *t, const json_doc *d) {
         if (json_type(x, sents) != JT_ARRAY) return vk_err_set("%s: images[%zu]: \"sentences\" is not an array", t->path, rec);
         for (size_t s = json_first(x, sents); s != JSON_NONE; s = json_next(x, s)) {
             char *raw;
-            if (json_type(x, s) != JT_OBJECT || json_input_text(d, json_get(x, s, "raw"), "raw", rec, &raw) != 0)
+            if (json_type(x, s) != JT_OBJECT || json_input_text_pooled(d, json_get(x, s, "raw"), "raw", rec, t->pool, &raw) != 0)
                 return vk_err_set("%s: images[%zu]: every sentence needs a \"raw\" string", t->path, rec);
             if (add_ref(t, id, raw) != 0) return -1;
         }
@@ -179,11 +183,11 @@ static int load_records(ann_table *t, const json_doc *d) {
         if (json_type(x, c) == JT_ARRAY) {
             for (size_t s = json_first(x, c); s != JSON_NONE; s = json_next(x, s)) {
                 char *cap;
-                if (json_input_text(d, s, "caption", rec, &cap) != 0 || add_ref(t, id, cap) != 0) return -1;
+                if (json_input_text_pooled(d, s, "caption", rec, t->pool, &cap) != 0 || add_ref(t, id, cap) != 0) return -1;
             }
         } else {
             char *cap;
-            if (json_input_text(d, c, "caption", rec, &cap) != 0 || add_ref(t, id, cap) != 0) return -1;
+            if (json_input_text_pooled(d, c, "caption", rec, t->pool, &cap) != 0 || add_ref(t, id, cap) != 0) return -1;
         }
     }
     return 0;
@@ -192,6 +196,7 @@ static int load_records(ann_table *t, const json_doc *d) {
 static int load_annotations(ann_table *t, const char *path, json_doc *d) {
     memset(t, 0, sizeof *t);
     t->path = path;
+    if (!(t->pool = calloc(1, sizeof *t->pool))) return vk_err_set("%s: out of memory", path);
     if (json_doc_read(d, path) != 0) return -1;
     json_text x = d->t;
     int ty = json_type(x, d->root);
@@ -211,10 +216,13 @@ static int load_annotations(ann_table *t, const char *path, json_doc *d) {
 
 void caption_set_free(caption_set *set) {
     for (size_t i = 0; i < set->n; i++) {
-        free(set->items[i].cand);
-        for (int k = 0; k < set->items[i].n_refs; k++) free(set->items[i].refs[k]);
+        if (!set->strings) {
+            free(set->items[i].cand);
+            for (int k = 0; k < set->items[i].n_refs; k++) free(set->items[i].refs[k]);
+        }
         free(set->items[i].refs);
     }
+    strings_free(set->strings);
     free(set->items);
     free(set->ann_path);
     free(set->res_path);
@@ -254,7 +262,11 @@ int caption_refs_load(caption_set *set, const char *ann_path) {
     ann_table t;
     json_doc root = {0};
     int rc = load_annotations(&t, ann_path, &root);
-    if (rc == 0) rc = build_items(set, &t, 0);
+    if (rc == 0) { /* the set holds the captions' pool (first: caption_set_free then knows) */
+        set->strings = t.pool;
+        t.pool = NULL;
+        rc = build_items(set, &t, 0);
+    }
     if (rc == 0 && !(set->ann_path = strdup(ann_path))) rc = vk_err_set("%s: out of memory", ann_path);
     json_doc_free(&root);
     ann_table_free(&t);
@@ -267,7 +279,8 @@ int caption_refs_load(caption_set *set, const char *ann_path) {
 typedef struct {
     const char *path;
     long long *id;
-    char **cap; /* malloc'd; NULL once moved into the set */
+    char **cap; /* in pool */
+    text_pool *pool; /* NULL once moved into the set */
     size_t n;
     int failed;
     size_t rec;  /* the record that failed (SIZE_MAX: the file itself) */
@@ -281,7 +294,8 @@ static int read_results(void *p) {
     if (rc == 0 && json_type(res.t, res.root) != JT_ARRAY)
         rc = vk_err_set("%s: results must be a JSON array of {\"image_id\": int, \"caption\": str}", r->path);
     size_t n = rc == 0 ? json_count(res.t, res.root) : 0;
-    if (rc == 0 && (!(r->id = malloc((n ? n : 1) * sizeof *r->id)) || !(r->cap = malloc((n ? n : 1) * sizeof *r->cap))))
+    if (rc == 0 && (!(r->id = malloc((n ? n : 1) * sizeof *r->id)) || !(r->cap = malloc((n ? n : 1) * sizeof *r->cap)) ||
+                    !(r->pool = calloc(1, sizeof *r->pool))))
         rc = vk_err_set("%s: out of memory", r->path);
     r->rec = SIZE_MAX;
     static const char *const keys[2] = {"image_id", "caption"};
@@ -295,7 +309,7 @@ static int read_results(void *p) {
         }
         json_get_many(res.t, v, keys, f, 2);
         if (json_input_id_value(&res, f[0], "image_id", rec, &r->id[r->n]) != 0 ||
-            json_input_text(&res, f[1], "caption", rec, &r->cap[r->n]) != 0) {
+            json_input_text_pooled(&res, f[1], "caption", rec, r->pool, &r->cap[r->n]) != 0) {
             rc = -1;
             r->rec = rec;
             break;
@@ -331,7 +345,7 @@ int caption_set_load(caption_set *set, const char *ann_path, const char *res_pat
     memset(set, 0, sizeof *set);
     ann_table t;
     ann_load al = {&t, ann_path, 0, NULL};
-    result_list res = {res_path, NULL, NULL, 0, 0, 0, NULL};
+    result_list res = {res_path, NULL, NULL, NULL, 0, 0, 0, NULL};
     pair_run(load_annotations_job, &al, read_results, &res);
     int rc = 0;
     if (al.rc != 0) rc = vk_err_set("%s", al.msg ? al.msg : "out of memory");
@@ -361,14 +375,18 @@ int caption_set_load(caption_set *set, const char *ann_path, const char *res_pat
         im->has_res = 1;
         im->res_rec = rec;
         im->cand = res.cap[rec];
-        res.cap[rec] = NULL;
     }
     if (rc == 0 && res.failed) rc = vk_err_set("%s", res.msg ? res.msg : "out of memory");
     if (rc == 0 && res.n == 0) rc = vk_err_set("%s: no results", res_path);
-    if (rc == 0) rc = build_items(set, &t, 1);
+    if (rc == 0) { /* the set holds every caption's pool (first: caption_set_free then knows) */
+        text_pool_join(t.pool, res.pool);
+        set->strings = t.pool;
+        t.pool = NULL;
+        rc = build_items(set, &t, 1);
+    }
     if (rc == 0 && (!(set->ann_path = strdup(ann_path)) || !(set->res_path = strdup(res_path))))
         rc = vk_err_set("out of memory");
-    for (size_t k = 0; k < res.n; k++) free(res.cap[k]);
+    strings_free(res.pool);
     free(res.id);
     free(res.cap);
     free(res.msg);
@@ -395,28 +413,38 @@ int caption_set_tokenize(caption_set *set) {
         for (int r = 0; r < set->items[i].n_refs; r++) refs[k++] = set->items[i].refs[r];
         cands[i] = set->items[i].cand ? set->items[i].cand : "";
     }
+    /* every tokenised caption goes into one pool (a malloc and a free each cost more than the
+     * copy) */
+    text_pool *pool = calloc(1, sizeof *pool);
+    if (!pool) {
+        rc = vk_err_set("tokenizer: out of memory");
+        goto done;
+    }
     /* Two runs, like COCOEvalCap.evaluate(): all references, then all candidates. */
-    if (ptb_tokenize_lines(refs, n_refs, ref_out) != 0) {
+    if (ptb_tokenize_lines_pooled(refs, n_refs, ref_out, pool) != 0) {
+        strings_free(pool);
         rc = vk_err_prefix("%s", set->ann_path ? set->ann_path : "references");
         goto done;
     }
     int have_cands = set->n > 0 && set->items[0].cand != NULL;
-    if (have_cands && ptb_tokenize_lines(cands, set->n, cand_out) != 0) {
-        for (size_t j = 0; j < n_refs; j++) free(ref_out[j]);
+    if (have_cands && ptb_tokenize_lines_pooled(cands, set->n, cand_out, pool) != 0) {
+        strings_free(pool);
         rc = vk_err_prefix("%s", set->res_path ? set->res_path : "results");
         goto done;
     }
     k = 0;
     for (size_t i = 0; i < set->n; i++) {
         for (int r = 0; r < set->items[i].n_refs; r++) {
-            free(set->items[i].refs[r]);
+            if (!set->strings) free(set->items[i].refs[r]);
             set->items[i].refs[r] = ref_out[k++];
         }
         if (have_cands) {
-            free(set->items[i].cand);
+            if (!set->strings) free(set->items[i].cand);
             set->items[i].cand = cand_out[i];
         }
     }
+    strings_free(set->strings); /* a second tokenisation: the first one's strings */
+    set->strings = pool;
 done:
     free(refs);
     free(cands);

@@ -18,13 +18,18 @@ typedef struct {
 } gram_entry;
 
 static void sort_u32(uint32_t *a, size_t n) {
-    /* sentences have a few dozen n-grams: insertion sort beats qsort's call overhead */
+    /* one order's n-grams of a sentence, a dozen or so: insertion sort beats qsort's call overhead */
     for (size_t i = 1; i < n; i++) {
         uint32_t v = a[i];
         size_t j = i;
-        while (j > 0 && a[j - 1] > v) {
-            a[j] = a[j - 1];
-            j--;
+        if (v < a[0]) { /* goes first: then the loop below needs no bound check */
+            memmove(a + 1, a, i * sizeof *a);
+            j = 0;
+        } else {
+            while (a[j - 1] > v) {
+                a[j] = a[j - 1];
+                j--;
+            }
         }
         a[j] = v;
     }
@@ -56,7 +61,7 @@ static int64_t new_gram(ngram_key **keys, uint8_t **order, ngram_key nk, int k) 
 }
 
 int caption_ngrams_count(caption_ngrams *g) {
-    g->ent_off = malloc((g->n_sent + 1) * sizeof *g->ent_off);
+    g->ent_off = malloc((g->n_sent * 4 + 1) * sizeof *g->ent_off);
     if (!g->ent_off) return vk_err_set("n-gram counting: out of memory");
     gram_entry *grams = NULL; /* packed key of a 2..4-gram -> its id */
     text_pool pool = {NULL};  /* grams' entries */
@@ -123,19 +128,22 @@ int caption_ngrams_count(caption_ngrams *g) {
             }
         }
         if (failed) break;
-        sort_u32(sent_grams, total);
-        /* equal ids are adjacent now: one entry each, with its count (room made once) */
+        /* each order's ids sorted alone (the scorers sum per order, in id order): equal ids are
+         * adjacent now, one entry each with its count (room made once) */
         size_t ne = arrlenu(ents);
         arrsetlen(ents, ne + total);
-        for (size_t p = 0; p < total;) {
-            size_t q = p + 1;
-            while (q < total && sent_grams[q] == sent_grams[p]) q++;
-            ents[ne].id = sent_grams[p];
-            ents[ne++].count = (uint32_t)(q - p);
-            p = q;
+        for (int k = 0; k < 4; k++) {
+            if (run[k + 1] > run[k]) sort_u32(sent_grams + run[k], run[k + 1] - run[k]); /* an empty sentence has no array */
+            for (size_t p = run[k]; p < run[k + 1];) {
+                size_t q = p + 1;
+                while (q < run[k + 1] && sent_grams[q] == sent_grams[p]) q++;
+                ents[ne].id = sent_grams[p];
+                ents[ne++].count = (uint32_t)(q - p);
+                p = q;
+            }
+            g->ent_off[si * 4 + (size_t)k + 1] = ne;
         }
         arrsetlen(ents, ne);
-        g->ent_off[si + 1] = ne;
     }
     arrfree(sent_grams);
     HASH_CLEAR(hh, grams);

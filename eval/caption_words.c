@@ -41,8 +41,20 @@ void caption_words_free(caption_ngrams *g) {
     text_pool_free(&g->pool);
 }
 
-/* Python's str.isspace() for the ASCII range (the rest through text_py_isspace). */
-static int ascii_space(unsigned char c) { return c == ' ' || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F); }
+/* Byte classes for the split: a word byte (ASCII, not str.isspace()), an ASCII space, the end,
+ * or the lead/continuation of a multi-byte character (decoded and checked with text_py_isspace).
+ * One table look-up a byte instead of a chain of compares. */
+enum { B_WORD, B_SPACE, B_END, B_MULTI };
+static const unsigned char byte_class[256] = {
+    B_END,   B_WORD,  B_WORD,  B_WORD,  B_WORD,  B_WORD,  B_WORD,  B_WORD,  /* 0x00-0x07 */
+    B_WORD,  B_SPACE, B_SPACE, B_SPACE, B_SPACE, B_SPACE, B_WORD,  B_WORD,  /* 0x08-0x0f: \t..\r */
+    B_WORD,  B_WORD,  B_WORD,  B_WORD,  B_WORD,  B_WORD,  B_WORD,  B_WORD,  /* 0x10-0x17 */
+    B_WORD,  B_WORD,  B_WORD,  B_WORD,  B_SPACE, B_SPACE, B_SPACE, B_SPACE, /* 0x18-0x1f: 0x1c-0x1f */
+    B_SPACE,                                                                /* ' ' */
+#define M8 B_MULTI, B_MULTI, B_MULTI, B_MULTI, B_MULTI, B_MULTI, B_MULTI, B_MULTI
+    [0x80] = M8, M8, M8, M8, M8, M8, M8, M8, M8, M8, M8, M8, M8, M8, M8, M8,
+#undef M8
+}; /* 0x21-0x7f: B_WORD (0) */
 
 /* Words of s (str.split()) as interned ids, appended to g->word_ids. *spaced = 1 when
  * s.split(" ") gives the same words (one or more, each separated by exactly one ' ', nothing
@@ -53,13 +65,13 @@ static int split_words(caption_ngrams *g, const char *s, uint8_t *spaced) {
     for (;;) {
         /* skip whitespace */
         for (;;) {
-            unsigned char c = (unsigned char)s[i];
-            if (c == 0) {
+            unsigned cls = byte_class[(unsigned char)s[i]];
+            if (cls == B_WORD) break;
+            if (cls == B_END) {
                 *spaced = (uint8_t)(regular && nw > 0 && i == last_end);
                 return 0;
             }
-            if (c < 0x80) {
-                if (!ascii_space(c)) break;
+            if (cls == B_SPACE) {
                 i++;
             } else {
                 size_t j = i;
@@ -70,15 +82,15 @@ static int split_words(caption_ngrams *g, const char *s, uint8_t *spaced) {
         size_t start = i;
         if (nw ? start != last_end + 1 || s[last_end] != ' ' : start != 0) regular = 0;
         for (;;) {
-            unsigned char c = (unsigned char)s[i];
-            if (c == 0) break;
-            if (c < 0x80) {
-                if (ascii_space(c)) break;
+            unsigned cls = byte_class[(unsigned char)s[i]];
+            if (cls == B_WORD) {
                 i++;
-            } else {
+            } else if (cls == B_MULTI) {
                 size_t j = i;
                 if (text_py_isspace(text_utf8_next(s, &j))) break;
                 i = j;
+            } else {
+                break;
             }
         }
         uint32_t id = word_id(g, s + start, i - start);

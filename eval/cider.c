@@ -53,7 +53,7 @@ static double *df_over_refs(const caption_ngrams *g, size_t *distinct) {
         int m = ngrams_n_refs(g, i);
         for (int r = 1; r <= m; r++) {
             size_t s = ngrams_sent(g, i, r);
-            for (size_t e = g->ent_off[s]; e < g->ent_off[s + 1]; e++) {
+            for (size_t e = ngrams_ents_begin(g, s); e < ngrams_ents_end(g, s); e++) {
                 uint32_t id = g->ents[e].id;
                 if (stamp[id] != i) {
                     stamp[id] = i;
@@ -182,11 +182,13 @@ int cider_score(const caption_ngrams *g, const cider_df *ext, double *corpus, do
     /* per sentence: norms of the 4 vectors and the bigram "length" */
     double *norm = malloc((g->n_sent ? g->n_sent : 1) * 4 * sizeof *norm);
     double *len = malloc((g->n_sent ? g->n_sent : 1) * sizeof *len);
-    if (!df || !idf || !norm || !len) {
+    uint32_t *cand_count = calloc(g->n_ngrams ? g->n_ngrams : 1, sizeof *cand_count); /* the current candidate's */
+    if (!df || !idf || !norm || !len || !cand_count) {
         free(df);
         free(idf);
         free(norm);
         free(len);
+        free(cand_count);
         return vk_err_set("CIDEr-D: out of memory");
     }
     double ref_len = log((double)g->n_items);
@@ -202,15 +204,16 @@ int cider_score(const caption_ngrams *g, const cider_df *ext, double *corpus, do
     }
     for (size_t id = 0; id < g->n_ngrams; id++) idf[id] = ref_len - log(df[id] > 1.0 ? df[id] : 1.0);
     for (size_t s = 0; s < g->n_sent; s++) {
-        double sq[4] = {0, 0, 0, 0}, l = 0;
-        for (size_t e = g->ent_off[s]; e < g->ent_off[s + 1]; e++) {
-            uint32_t id = g->ents[e].id;
-            int k = g->order[id] - 1;
-            double w = (double)g->ents[e].count * idf[id];
-            sq[k] += w * w;
-            if (k == 1) l += g->ents[e].count;
+        double l = 0;
+        for (int k = 1; k <= 4; k++) {
+            double sq = 0;
+            for (size_t e = ngrams_k_begin(g, s, k); e < ngrams_k_end(g, s, k); e++) {
+                double w = (double)g->ents[e].count * idf[g->ents[e].id];
+                sq += w * w;
+                if (k == 2) l += g->ents[e].count;
+            }
+            norm[s * 4 + (size_t)k - 1] = sqrt(sq);
         }
-        for (int k = 0; k < 4; k++) norm[s * 4 + (size_t)k] = sqrt(sq[k]);
         len[s] = l;
     }
     double sum = 0;
@@ -218,23 +221,23 @@ int cider_score(const caption_ngrams *g, const cider_df *ext, double *corpus, do
         size_t c = ngrams_sent(g, i, 0);
         int m = ngrams_n_refs(g, i);
         double score[4] = {0, 0, 0, 0};
+        for (size_t e = ngrams_ents_begin(g, c); e < ngrams_ents_end(g, c); e++) cand_count[g->ents[e].id] = g->ents[e].count;
         for (int r = 1; r <= m; r++) {
             size_t s = ngrams_sent(g, i, r);
             double val[4] = {0, 0, 0, 0};
-            /* merge the two id-sorted lists: only n-grams present in both contribute */
-            size_t a = g->ent_off[c], ae = g->ent_off[c + 1], b = g->ent_off[s], be = g->ent_off[s + 1];
-            while (a < ae && b < be) {
-                uint32_t ia = g->ents[a].id, ib = g->ents[b].id;
-                if (ia < ib) {
-                    a++;
-                } else if (ib < ia) {
-                    b++;
-                } else {
-                    double wc = (double)g->ents[a].count * idf[ia], wr = (double)g->ents[b].count * idf[ia];
-                    val[g->order[ia] - 1] += (wc < wr ? wc : wr) * wr;
-                    a++;
-                    b++;
+            /* per order, the reference's n-grams in id order, matched against the candidate's
+             * counts (cand_count): the same terms, in the same order, as a merge of the two
+             * sorted lists, without walking the candidate's list once per reference */
+            for (int k = 1; k <= 4; k++) {
+                double v = 0;
+                for (size_t b = ngrams_k_begin(g, s, k); b < ngrams_k_end(g, s, k); b++) {
+                    uint32_t id = g->ents[b].id, cc = cand_count[id];
+                    if (cc) {
+                        double wc = (double)cc * idf[id], wr = (double)g->ents[b].count * idf[id];
+                        v += (wc < wr ? wc : wr) * wr;
+                    }
                 }
+                val[k - 1] = v;
             }
             double delta = len[c] - len[s];
             double pen = pow(M_E, -(delta * delta) / (2 * sigma * sigma));
@@ -244,6 +247,7 @@ int cider_score(const caption_ngrams *g, const cider_df *ext, double *corpus, do
                 score[k] += val[k] * pen;
             }
         }
+        for (size_t e = ngrams_ents_begin(g, c); e < ngrams_ents_end(g, c); e++) cand_count[g->ents[e].id] = 0;
         double mean = (score[0] + score[1] + score[2] + score[3]) / 4.0;
         double img = mean / m * 10.0;
         if (per_image) per_image[i] = img;
@@ -260,5 +264,6 @@ int cider_score(const caption_ngrams *g, const cider_df *ext, double *corpus, do
     free(idf);
     free(norm);
     free(len);
+    free(cand_count);
     return 0;
 }

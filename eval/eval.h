@@ -65,6 +65,7 @@ typedef struct {
     size_t n_unscored;          /* annotated images without a result: not evaluated (see docs/score.md) */
     long long first_unscored;   /* the first of them, for the warning */
     char *ann_path, *res_path;  /* copies, for messages */
+    void *strings;              /* internal: after caption_set_tokenize, the pool that holds every caption (NULL: each is malloc'd) */
 } caption_set;
 
 /* Read the references (COCO captions file; Karpathy dataset_*.json; a JSON array or JSON-lines

@@ -1,26 +1,41 @@
-/* id_map.c — integer id -> index map on stb_ds (see id_map.h). */
+/* id_map.c — integer id -> index map on uthash (see id_map.h). */
 #include "eval/id_map.h"
 
-#include "util/ds.h"
+#include "util/ht.h"
+
+struct id_map_entry {
+    UT_hash_handle hh;
+    long long id; /* the key */
+    size_t value;
+};
+
+static id_map_entry *find(const id_map *m, long long id) {
+    id_map_entry *e;
+    HASH_FIND(hh, m->head, &id, sizeof id, e);
+    return e;
+}
 
 size_t id_map_get(const id_map *m, long long id) {
-    id_map_entry *h = m->hm; /* a copy: the getter assigns to it */
-    if (!h) return ID_MAP_NONE; /* a get on NULL would allocate */
-    ptrdiff_t at;
-    (void)hmgeti_ts(h, vk_mix64((uint64_t)id), at);
-    return at < 0 ? ID_MAP_NONE : h[at].value;
+    id_map_entry *e = find(m, id);
+    return e ? e->value : ID_MAP_NONE;
 }
 
 int id_map_put(id_map *m, long long id, size_t value) {
-    uint64_t key = vk_mix64((uint64_t)id);
-    if (!m->hm) {
-        vk_ds_create_lock();
-        hmput(m->hm, key, value);
-        vk_ds_create_unlock();
-    } else {
-        hmput(m->hm, key, value);
+    id_map_entry *e = find(m, id);
+    if (e) {
+        e->value = value;
+        return 0;
     }
-    return 0;
+    e = text_pool_alloc(&m->pool, sizeof *e);
+    if (!e) return -1;
+    e->id = id;
+    e->value = value;
+    unsigned count = HASH_COUNT(m->head);
+    HASH_ADD(hh, m->head, id, sizeof e->id, e);
+    return vk_ht_added(m->head, count) ? 0 : -1;
 }
 
-void id_map_free(id_map *m) { hmfree(m->hm); }
+void id_map_free(id_map *m) {
+    HASH_CLEAR(hh, m->head); /* the entries are in the pool */
+    text_pool_free(&m->pool);
+}

@@ -55,6 +55,28 @@ static const unsigned char str_plain[256] = {
 #undef R8
 };
 
+/* Long strings are validated 8 bytes a step (SWAR): a step stops where one of the 8 bytes needs a look;
+ * the byte loop after it finds which. ONES * b: b in every byte. A byte-wise "is zero" test
+ * that is exact for "any byte": a borrow can only flag bytes above a true zero. */
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+static inline uint64_t load8(const unsigned char *p) {
+    uint64_t x;
+    memcpy(&x, p, 8);
+    return x;
+}
+static inline uint64_t any_zero(uint64_t x) { return (x - ONES) & ~x & HIGHS; }
+/* Any of: '"', '\\', a control byte (< 0x20), a byte >= 0x80 (str_plain's zeros). */
+static inline int has_special(uint64_t x) {
+    return ((any_zero(x ^ (ONES * '"')) | any_zero(x ^ (ONES * '\\')) | ((x - ONES * 0x20) & ~x) | x) & HIGHS) != 0;
+}
+
+/* Bytes of a number's text: digits, '-', '+', '.', 'e', 'E' (one look-up instead of six compares). */
+static const unsigned char num_char[256] = {
+    ['0'] = 1, ['1'] = 1, ['2'] = 1, ['3'] = 1, ['4'] = 1, ['5'] = 1, ['6'] = 1, ['7'] = 1, ['8'] = 1, ['9'] = 1,
+    ['-'] = 1, ['+'] = 1, ['.'] = 1, ['e'] = 1, ['E'] = 1,
+};
+
 static int hex4(const unsigned char *p, unsigned *out) {
     unsigned x = 0;
     for (int k = 0; k < 4; k++) {
@@ -93,7 +115,13 @@ static int v_string(vstate *v) {
     const unsigned char *s = v->s;
     size_t i = v->i + 1, len = v->len;
     for (;;) {
-        while (i < len && str_plain[s[i]]) i++;
+        /* 8-byte steps pay only past the first bytes (keys and VQA answers are short) */
+        size_t quick = i + 16 < len ? i + 16 : len;
+        while (i < quick && str_plain[s[i]]) i++;
+        if (i == quick) {
+            while (i + 8 <= len && !has_special(load8(s + i))) i += 8;
+            while (i < len && str_plain[s[i]]) i++;
+        }
         if (i >= len) return -1;
         unsigned c = s[i];
         if (c == '"') break;
@@ -263,17 +291,29 @@ static size_t ws(json_text t, size_t i) {
     return i;
 }
 
-/* Offset past the closing quote of the string opening at i (validated: it has one). Strings
- * are short: a byte loop beats a memchr call. */
-static size_t str_end(json_text t, size_t i) {
+/* Offset past the closing quote of the string opening at i (validated: it has one); *escaped
+ * (when not NULL) = whether it holds a backslash. */
+static inline size_t str_end_esc(json_text t, size_t i, int *escaped) {
+    /* strings are short (VQA's are a few bytes): a byte loop beats a memchr call or 8-byte
+     * steps (tried: more instructions for VQA and captions both) */
     const char *s = t.s;
+    int esc = 0;
     i++;
     for (;;) {
         char c = s[i];
-        if (c == '"') return i + 1;
-        i += c == '\\' ? 2 : 1; /* an escape: the next byte never closes the string */
+        if (c == '"') break;
+        if (c == '\\') { /* an escape: the next byte never closes the string */
+            esc = 1;
+            i += 2;
+        } else {
+            i++;
+        }
     }
+    if (escaped) *escaped = esc;
+    return i + 1;
 }
+
+static inline size_t str_end(json_text t, size_t i) { return str_end_esc(t, i, NULL); }
 
 /* End of the container at v from the index: a galloping search from the cursor. */
 static size_t ix_end(json_index *ix, size_t v) {
@@ -349,9 +389,7 @@ size_t json_end(json_text t, size_t v) {
     }
     default: {
         size_t i = v;
-        while (i < t.len && (s[i] == '-' || s[i] == '+' || s[i] == '.' || s[i] == 'e' || s[i] == 'E' ||
-                             (s[i] >= '0' && s[i] <= '9')))
-            i++;
+        while (i < t.len && num_char[(unsigned char)s[i]]) i++;
         return i;
     }
     }
@@ -453,9 +491,8 @@ size_t json_get(json_text t, size_t obj, const char *key) {
 /* ------------------------------------------------------------------ strings and numbers */
 
 json_text json_str_raw(json_text t, size_t v, int *escaped) {
-    size_t e = str_end(t, v);
+    size_t e = str_end_esc(t, v, escaped);
     json_text r = {t.s + v + 1, e - v - 2, NULL};
-    *escaped = memchr(r.s, '\\', r.len) != NULL;
     return r;
 }
 
@@ -521,12 +558,13 @@ size_t json_str_decode(json_text t, size_t v, char *out) { return decode(t, v, o
 
 double json_number(json_text t, size_t v) {
     const char *s = t.s + v;
-    size_t n = json_end(t, v) - v;
-    /* plain integers of up to 15 digits are exact in a double: no strtod needed */
-    size_t neg = s[0] == '-', i = neg;
+    /* plain integers of up to 15 digits are exact in a double: no strtod needed (and no
+     * json_end first: the digits end where a byte that is not a number's ends them) */
+    size_t neg = s[0] == '-', i = neg, lim = t.len - v;
     uint64_t x = 0;
-    while (i < n && i - neg < 16 && s[i] >= '0' && s[i] <= '9') x = x * 10 + (uint64_t)(s[i++] - '0');
-    if (i == n && n - neg <= 15) return neg ? -(double)x : (double)x;
+    while (i < lim && i - neg < 16 && s[i] >= '0' && s[i] <= '9') x = x * 10 + (uint64_t)(s[i++] - '0');
+    if (i - neg <= 15 && (i == lim || !num_char[(unsigned char)s[i]])) return neg ? -(double)x : (double)x;
+    size_t n = json_end(t, v) - v;
     char buf[64]; /* validated: at most 63 characters */
     memcpy(buf, s, n);
     buf[n] = 0;

@@ -15,6 +15,7 @@
  * rule search. */
 #include "eval/eval.h"
 #include "eval/ptb_chars.h"
+#include "eval/ptb_pool.h"
 #include "eval/text.h"
 #include "util/error.h"
 #include "util/pair_run.h"
@@ -1098,6 +1099,7 @@ static void lex_one(const lx *L, size_t i, cand *b) {
 #define ABBREV_PER_LETTER 32
 static struct {
     const char *w[26][ABBREV_PER_LETTER];
+    size_t len[26][ABBREV_PER_LETTER]; /* how many characters w matches (lit()'s count): most are skipped by it */
     int n[26];
     int ok; /* 0: a letter overflowed (never with these lists): check them all */
 } abbrev_ix;
@@ -1113,6 +1115,10 @@ static void abbrev_index(void) {
                 abbrev_ix.ok = 0;
                 continue;
             }
+            size_t len = 0;
+            for (const char *p = *w; *p; p++, len++)
+                if (*p == '=' && p[1]) p++; /* "=x": x matched exactly, one character */
+            abbrev_ix.len[c - 'a'][abbrev_ix.n[c - 'a']] = len;
             abbrev_ix.w[c - 'a'][abbrev_ix.n[c - 'a']++] = *w;
         }
 }
@@ -1124,7 +1130,7 @@ static int is_listed_abbrev(const lx *L, size_t i, size_t n) {
     uint32_t c = lc(at(L, i));
     if (abbrev_ix.ok && c >= 'a' && c <= 'z') {
         for (int k = 0; k < abbrev_ix.n[c - 'a']; k++)
-            if (lit(L, i, abbrev_ix.w[c - 'a'][k]) == n) return 1;
+            if (abbrev_ix.len[c - 'a'][k] == n && lit(L, i, abbrev_ix.w[c - 'a'][k]) == n) return 1;
         return 0;
     }
     for (const char *const *const *l = abbrev_lists; *l; l++)
@@ -1141,12 +1147,15 @@ static int is_listed_abbrev(const lx *L, size_t i, size_t n) {
  * before a period the abbreviations (listed words and single letters, which keep the period).
  * (A period or comma followed by a space cannot continue a URL, e-mail, file name, number,
  * hyphenated word or WORD, whose continuations all need a non-space after it.) Returns the end
- * of the word, or i to use the full search. */
-static size_t fast_word(const lx *L, size_t i) {
-    size_t j = i;
-    while (j < L->n && ptb_is_ascii_alpha(L->t[j])) j++;
-    size_t n = j - i;
-    if (n == 0 || n > 64) return i;
+ * of the word, or i to use the full search. The word's letters are written lower-cased to out
+ * (room for FAST_WORD_MAX + 1 bytes) as they are read, whatever the answer (one pass instead of
+ * a scan and a copy). */
+#define FAST_WORD_MAX 64
+static size_t fast_word(const lx *L, size_t i, char *out) {
+    size_t j = i, lim = L->n - i > FAST_WORD_MAX ? i + FAST_WORD_MAX + 1 : L->n;
+    for (uint32_t c; j < lim && ptb_is_ascii_alpha(c = L->t[j]); j++) out[j - i] = (char)(c | 0x20);
+    size_t n = j - i; /* FAST_WORD_MAX + 1: that long or longer */
+    if (n == 0 || n > FAST_WORD_MAX) return i;
     uint32_t c = at(L, j);
     if (c == '.' || c == ',') {
         uint32_t d = at(L, j + 1);
@@ -1180,8 +1189,7 @@ typedef struct {
     size_t len, cap;
 } sbuf;
 
-static int sb_reserve(sbuf *s, size_t more) {
-    if (s->len + more + 1 <= s->cap) return 0;
+static int sb_grow(sbuf *s, size_t more) {
     size_t cap = s->cap ? s->cap * 2 : 256;
     while (cap < s->len + more + 1) cap *= 2;
     char *b = realloc(s->buf, cap);
@@ -1190,6 +1198,9 @@ static int sb_reserve(sbuf *s, size_t more) {
     s->cap = cap;
     return 0;
 }
+
+/* Room for more bytes and a NUL (the check inline: it is made for every token). */
+static inline int sb_reserve(sbuf *s, size_t more) { return s->len + more + 1 <= s->cap ? 0 : sb_grow(s, more); }
 
 /* Tokens the official wrapper drops (compared after lower-casing, so -LRB- etc. never match). */
 static int is_dropped(const char *t, size_t n) {
@@ -1317,19 +1328,28 @@ static int emit(sbuf *line, const lx *L, size_t s, size_t n, tok_kind kind, cons
     return rc;
 }
 
-/* emit() for a plain ASCII word (fast_word's tokens): lower-cased straight into the line; a
- * word of letters is never one of the dropped punctuation tokens. */
-static int emit_word(sbuf *line, const lx *L, size_t s, size_t n) {
-    if (sb_reserve(line, n + 1) != 0) return -1;
-    char *o = line->buf + line->len;
-    if (line->len) *o++ = ' ';
-    for (size_t k = 0; k < n; k++) *o++ = (char)lc(L->t[s + k]);
-    *o = 0;
-    line->len = (size_t)(o - line->buf);
-    return 0;
+/* Where fast_word writes a word (after the separating space), with room made for the longest. */
+static char *word_slot(sbuf *line) {
+    if (sb_reserve(line, FAST_WORD_MAX + 2) != 0) return NULL;
+    return line->buf + line->len + (line->len ? 1 : 0);
 }
 
-static char *sb_take(sbuf *s) {
+/* emit() for a plain ASCII word that fast_word wrote to word_slot: only the space before it and
+ * the length are left to do; a word of letters is never one of the dropped punctuation tokens. */
+static void emit_word(sbuf *line, size_t n) {
+    if (line->len) line->buf[line->len++] = ' ';
+    line->len += n;
+    line->buf[line->len] = 0;
+}
+
+/* The finished line: the buffer itself (malloc'd), or with a pool a copy in it, the buffer
+ * kept for the next line. */
+static char *sb_take(sbuf *s, text_pool *pool) {
+    if (pool) {
+        char *r = text_pool_strndup(pool, s->buf ? s->buf : "", s->len);
+        s->len = 0;
+        return r;
+    }
     if (!s->buf) return strdup("");
     char *r = s->buf;
     r[s->len] = 0;
@@ -1339,12 +1359,14 @@ static char *sb_take(sbuf *s) {
 }
 
 /* One stretch of the scan: from position i with line index li and the current line's tokens
- * in line, until position stop (or the end); res[li] gets each finished line. */
+ * in line, until position stop (or the end); res[li] gets each finished line (in pool, when
+ * not NULL). */
 typedef struct {
     const lx *L;
     char **res;
     size_t n_lines, i, stop, li;
     sbuf line;
+    text_pool *pool;
 } scan_part;
 
 static int scan(scan_part *p) {
@@ -1359,7 +1381,7 @@ static int scan(scan_part *p) {
             continue;
         }
         if (L->t[i] == '\n') {
-            if (p->li < p->n_lines && !(p->res[p->li++] = sb_take(&p->line))) rc = -1;
+            if (p->li < p->n_lines && !(p->res[p->li++] = sb_take(&p->line, p->pool))) rc = -1;
             i++;
             continue;
         }
@@ -1367,16 +1389,21 @@ static int scan(scan_part *p) {
             i++;
             continue;
         }
-        size_t e = fast_word(L, i);
+        char *slot = word_slot(&p->line);
+        if (!slot) {
+            rc = -1;
+            break;
+        }
+        size_t e = fast_word(L, i, slot);
         if (e > i) {
-            rc = emit_word(&p->line, L, i, e - i);
+            emit_word(&p->line, e - i);
             i = e;
             continue;
         }
         cand c;
         lex_one(L, i, &c);
         if (c.kind == K_NEWLINE) {
-            if (p->li < p->n_lines && !(p->res[p->li++] = sb_take(&p->line))) rc = -1;
+            if (p->li < p->n_lines && !(p->res[p->li++] = sb_take(&p->line, p->pool))) rc = -1;
         } else if (c.kind != K_SKIP && c.kind != K_DELETE) {
             rc = emit(&p->line, L, i, c.emit, c.kind, c.fixed);
         }
@@ -1385,7 +1412,7 @@ static int scan(scan_part *p) {
     p->i = i;
     /* at the end: the last line, and lines that the final rstrip() removed (they tokenise to "") */
     while (rc == 0 && i >= L->n && p->li < p->n_lines)
-        if (!(p->res[p->li++] = sb_take(&p->line))) rc = -1;
+        if (!(p->res[p->li++] = sb_take(&p->line, p->pool))) rc = -1;
     return rc == 0 ? 0 : vk_err_set("tokenizer: out of memory");
 }
 
@@ -1400,23 +1427,26 @@ static int scan_job(void *p) { return scan(p); }
  * is then exactly the sequential one). A token that runs across that '\n' (an SGML attribute
  * value may) shows as the first scan stopping elsewhere: the second half is dropped and the
  * first scan goes on to the end, as one thread would have. */
-static int scan_all(const lx *L, const size_t *line_start, size_t n, char **res) {
-    scan_part a = {L, res, n, 0, L->n, 0, {NULL, 0, 0}};
+static int scan_all(const lx *L, const size_t *line_start, size_t n, char **res, text_pool *pool) {
+    scan_part a = {L, res, n, 0, L->n, 0, {NULL, 0, 0}, pool};
     size_t h = n / 2, p = h ? line_start[h] - 1 : 0; /* p: the '\n' that ends line h-1 */
     if (n >= PTB_SPLIT_MIN_LINES && pair_run_threads() && p < L->n) {
-        scan_part b = {L, res, n, p + 1, L->n, h, {NULL, 0, 0}};
+        text_pool pool_b = {NULL}; /* the second thread's lines, joined into pool if they count */
+        scan_part b = {L, res, n, p + 1, L->n, h, {NULL, 0, 0}, pool ? &pool_b : NULL};
         a.stop = p;
         int rc = pair_run(scan_job, &a, scan_job, &b);
         free(b.line.buf);
         if (rc == 0 && a.i == p && a.li == h - 1) {
-            res[a.li++] = sb_take(&a.line); /* the '\n' at p */
+            res[a.li++] = sb_take(&a.line, pool); /* the '\n' at p */
             free(a.line.buf);
+            if (pool) text_pool_join(pool, &pool_b);
             return res[h - 1] ? 0 : vk_err_set("tokenizer: out of memory");
         }
         for (size_t k = h; k < n; k++) { /* not the sequential scan's lines: redo them */
-            free(res[k]);
+            if (!pool) free(res[k]);
             res[k] = NULL;
         }
+        text_pool_free(&pool_b);
         if (rc != 0) {
             free(a.line.buf);
             return -1;
@@ -1428,7 +1458,15 @@ static int scan_all(const lx *L, const size_t *line_start, size_t n, char **res)
     return rc;
 }
 
-int ptb_tokenize_lines(const char *const *captions, size_t n, char **out) {
+static int tokenize_lines(const char *const *captions, size_t n, char **out, text_pool *pool);
+
+int ptb_tokenize_lines(const char *const *captions, size_t n, char **out) { return tokenize_lines(captions, n, out, NULL); }
+
+int ptb_tokenize_lines_pooled(const char *const *captions, size_t n, char **out, text_pool *pool) {
+    return tokenize_lines(captions, n, out, pool);
+}
+
+static int tokenize_lines(const char *const *captions, size_t n, char **out, text_pool *pool) {
     /* Join as the wrapper does: "\n" between captions, then rstrip() of the whole text. Line
      * breaks inside a caption become spaces (the wrapper does it for "\n"; for the others it
      * would mis-align every later caption). */
@@ -1471,11 +1509,12 @@ int ptb_tokenize_lines(const char *const *captions, size_t n, char **out) {
     line_start[n] = k;
     while (k > 0 && text_py_isspace(cps[k - 1])) k--; /* sentences.rstrip() */
     lx L = {cps, k};
-    int rc = scan_all(&L, line_start, n, res);
+    int rc = scan_all(&L, line_start, n, res, pool);
     free(cps);
     free(line_start);
     if (rc != 0) {
-        for (size_t j = 0; j < n; j++) free(res[j]);
+        if (!pool)
+            for (size_t j = 0; j < n; j++) free(res[j]);
         free(res);
         return -1;
     }

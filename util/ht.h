@@ -10,8 +10,9 @@
  *     pool (eval/text_pool.h), never from a growing array;
  *   - running out of memory does not exit: the add is undone and the table keeps its count, so
  *     check HASH_COUNT after HASH_ADD_* (vk_ht_added);
- *   - keys of 8 bytes are hashed as one 64-bit integer (vk_mix64: structured keys spread), other
- *     lengths byte by byte (FNV-1a, then the same mixer). */
+ *   - keys of 8 bytes are hashed as one 64-bit integer (folded and multiplied: structured keys
+ *     spread), other lengths 8 bytes a step, then the same; keys compare 8 bytes a step, inline (the
+ *     compare only says equal or not, which is all uthash asks). */
 #ifndef VLKIT_UTIL_HT_H
 #define VLKIT_UTIL_HT_H
 
@@ -19,29 +20,58 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "util/ds.h" /* vk_mix64 */
+#include "util/ds.h" /* the callers' arrays */
+
+/* The n (< 8) bytes at p as one integer, never reading past p + n; for a given n, equal
+ * integers mean equal bytes (4..7 bytes: two overlapping 4-byte loads; 1..3: first, middle and
+ * last byte — together they cover every byte). */
+static inline uint64_t vk_ht_tail(const unsigned char *p, size_t n) {
+    if (n >= 4) {
+        uint32_t lo, hi;
+        memcpy(&lo, p, 4);
+        memcpy(&hi, p + n - 4, 4);
+        return (uint64_t)hi << 32 | lo;
+    }
+    if (n == 0) return 0;
+    return (uint64_t)p[0] | (uint64_t)p[n / 2] << 8 | (uint64_t)p[n - 1] << 16;
+}
 
 static inline unsigned vk_ht_hash(const void *key, size_t len) {
+    const unsigned char *p = key;
     uint64_t h;
     if (len == 8) {
         memcpy(&h, key, 8);
     } else {
-        const unsigned char *p = key;
-        uint32_t f = 2166136261u;
-        for (size_t i = 0; i < len; i++) f = (f ^ p[i]) * 16777619u;
-        h = f;
+        /* 8 bytes a step (words are mostly one step), the length mixed in so that keys that
+         * differ only by trailing zero bytes differ; the fold below spreads the bits */
+        h = len;
+        size_t i = 0;
+        for (; i + 8 <= len; i += 8) {
+            uint64_t c;
+            memcpy(&c, p + i, 8);
+            h = (h ^ c) * 0x9E3779B97F4A7C15ull;
+            h ^= h >> 29;
+        }
+        h = (h ^ vk_ht_tail(p + i, len - i)) * 0x9E3779B97F4A7C15ull;
     }
-    return (unsigned)(vk_mix64(h) >> 32);
+    /* the high half folded onto the low one, then one multiply (Fibonacci hashing): its upper
+     * 32 bits, whose low bits pick the bucket, depend on every bit of the key; three steps
+     * instead of vk_mix64's seven, on ~1 M look-ups per 5,000 images */
+    h ^= h >> 32;
+    return (unsigned)((h * 0x9E3779B97F4A7C15ull) >> 32);
 }
 
 static inline int vk_ht_keycmp(const void *a, const void *b, size_t len) {
-    if (len == 8) {
-        uint64_t x, y;
-        memcpy(&x, a, 8);
-        memcpy(&y, b, 8);
-        return x != y;
+    /* 8 bytes a step, inline: the keys are short, and a memcmp call costs more than them */
+    const unsigned char *x = a, *y = b;
+    size_t i = 0;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t u, v;
+        memcpy(&u, x + i, 8);
+        memcpy(&v, y + i, 8);
+        if (u != v) return 1;
     }
-    return memcmp(a, b, len);
+    return vk_ht_tail(x + i, len - i) != vk_ht_tail(y + i, len - i);
 }
 
 #define HASH_FUNCTION(keyptr, keylen, hashv) ((hashv) = vk_ht_hash((keyptr), (size_t)(keylen)))

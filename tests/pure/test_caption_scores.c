@@ -236,7 +236,7 @@ Test(caption_scores, rouge_tokens_are_single_space_splits) {
     const double want[4] = {0.8798076923076923, 0.7093023255813954, 0.6666666666666666, 1.0};
     for (int i = 0; i < 4; i++) cr_expect(fabs(per[i] - want[i]) < 1e-15, "image %d: %.17g, want %.17g", i, per[i], want[i]);
     caption_scores s; /* the same through the shared words, beside the n-gram counting */
-    caption_set set = {items, 4, 0, 0, NULL, NULL};
+    caption_set set = {items, 4, 0, 0, NULL, NULL, NULL};
     cr_assert_eq(caption_scores_compute(&set, NULL, CAPTION_METRIC_ALL, 1, &s), 0, "%s", vk_err_msg());
     for (int i = 0; i < 4; i++) cr_expect_eq(s.per_image_rouge[i], per[i]);
     caption_scores_free(&s);

@@ -8,6 +8,7 @@
  * compiled into this test (its public functions renamed) to reach the static lex_one. */
 #define ptb_tokenize_lines test_copy_ptb_tokenize_lines
 #define ptb_tokenize test_copy_ptb_tokenize
+#define ptb_tokenize_lines_pooled test_copy_ptb_tokenize_lines_pooled
 #include "eval/ptb_tokenizer.c"
 
 #include <criterion/criterion.h>
