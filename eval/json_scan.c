@@ -324,10 +324,11 @@ static size_t ix_end(json_index *ix, size_t v) {
     const ix_entry *e = ix->e;
     size_t n = ix->n, lo, hi; /* the slot is in [lo, hi) */
     size_t c = ix->cursor < n ? ix->cursor : n - 1;
-    if (e[c].start == v) {
-        lo = c;
-        hi = c + 1;
-    } else if (e[c].start < v) {
+    if (e[c].start == v) { /* the usual case: the container after the last one looked up */
+        ix->cursor = c + 1;
+        return e[c].end;
+    }
+    if (e[c].start < v) {
         size_t step = 1;
         lo = c + 1;
         while (lo + step < n && e[lo + step - 1].start < v) step *= 2;
