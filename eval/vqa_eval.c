@@ -177,17 +177,19 @@ static size_t digit_article_room(size_t n) { return (2 * n) * 2 + 16 + 1; }
 /* processDigitArticle of in[0..n) into out (digit_article_room(n) bytes); returns the length,
  * or (size_t)-1 when out of memory (only non-ASCII text is lower-cased through the heap). */
 static size_t digit_article_into(const char *in, size_t n, char *out) {
-    int ascii = 1;
-    for (size_t k = 0; k < n && ascii; k++) ascii = (unsigned char)in[k] < 0x80;
+    /* ASCII text is lower-cased into the tail of out (checked on the way: one pass): words are
+     * copied forward from there, and the output (at most 2n + 16 bytes) never reaches the
+     * unread part of the input */
+    char *t = out + digit_article_room(n) - n - 1;
+    unsigned high = 0;
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)in[k];
+        high |= c;
+        t[k] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
     char *heap = NULL;
-    const char *low = in;
-    if (ascii) {
-        /* lower-case into the tail of out: words are copied forward from there, and the output
-         * (at most 2n + 16 bytes) never reaches the unread part of the input */
-        char *t = out + digit_article_room(n) - n - 1;
-        for (size_t k = 0; k < n; k++) t[k] = (char)(in[k] >= 'A' && in[k] <= 'Z' ? in[k] + 32 : in[k]);
-        low = t;
-    } else {
+    const char *low = t;
+    if (high >= 0x80) {
         if (!(heap = text_lower(in, n))) return (size_t)-1;
         low = heap;
         n = strlen(heap);
