@@ -364,7 +364,17 @@ int json_type(json_text t, size_t v) {
     }
 }
 
+static size_t json_end_any(json_text t, size_t v);
+
+/* The usual container (the one at the index's cursor) without a call; the rest in json_end_any. */
 size_t json_end(json_text t, size_t v) {
+    json_index *ix = t.ix;
+    if (ix && (t.s[v] == '{' || t.s[v] == '[') && ix->cursor < ix->n && ix->e[ix->cursor].start == v)
+        return ix->e[ix->cursor++].end;
+    return json_end_any(t, v);
+}
+
+static size_t json_end_any(json_text t, size_t v) {
     const char *s = t.s;
     switch (s[v]) {
     case '"': return str_end(t, v);
@@ -467,7 +477,9 @@ void json_get_many(json_text t, size_t obj, const char *const *keys, size_t *out
         out[j] = JSON_NONE;
         klen[j] = strlen(keys[j]);
     }
-    for (size_t k = json_member_first(t, obj); k != JSON_NONE && left > 0;) {
+    if (obj == JSON_NONE || t.s[obj] != '{') return; /* json_member_first, inlined */
+    size_t first = ws(t, obj + 1);
+    for (size_t k = t.s[first] == '}' ? JSON_NONE : first; k != JSON_NONE && left > 0;) {
         /* the key's raw text, read once for all the wanted keys */
         const char *p = t.s + k + 1;
         size_t len = 0;

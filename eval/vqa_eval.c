@@ -117,6 +117,17 @@ static const unsigned char ascii_space[128] = {['\t'] = 1, ['\n'] = 1, [0x0B] = 
                                                [0x1D] = 1,  [0x1E] = 1,  [0x1F] = 1, [' '] = 1};
 static inline int py_space(uint32_t c) { return c < 0x80 ? ascii_space[c] : text_py_isspace(c); }
 
+/* ASCII bytes that are not spaces: a word's bytes that need no decoding (ascii_space's zeros
+ * below 0x80). */
+static const unsigned char ascii_word[256] = {
+#define R8(x) x, x, x, x, x, x, x, x
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, /* 0x09-0x0d */
+    R8(1), 1, 1, 1, 1, 0, 0, 0, 0,                   /* 0x1c-0x1f */
+    0, 1, 1, 1, 1, 1, 1, 1, R8(1), R8(1), R8(1),     /* ' ' */
+    R8(1), R8(1), R8(1), R8(1), R8(1), R8(1), R8(1), R8(1),
+#undef R8
+};
+
 /* First bytes of the number words: other words skip the table. */
 static const unsigned char number_first[256] = {['n'] = 1, ['z'] = 1, ['o'] = 1, ['t'] = 1, ['f'] = 1, ['s'] = 1, ['e'] = 1};
 
@@ -204,6 +215,7 @@ static size_t digit_article_into(const char *in, size_t n, char *out) {
             continue;
         }
         size_t s = i;
+        while (i < n && ascii_word[(unsigned char)low[i]]) i++; /* the usual word: no decoding */
         while (i < n) {
             j = i;
             c = (unsigned char)low[i] < 0x80 ? (unsigned char)low[j++] : text_utf8_next(low, &j);
