@@ -206,7 +206,7 @@ int json_input_text_pooled(const json_doc *d, size_t v, const char *what, size_t
     if (n > EVAL_MAX_TEXT_BYTES)
         return vk_err_set("%s: record %zu: \"%s\" is %zu bytes long, more than the %d-byte limit for one text", path, rec,
                           what, n, EVAL_MAX_TEXT_BYTES);
-    char *s = pool ? text_pool_alloc(pool, n + 1) : malloc(n + 1);
+    char *s = pool ? text_pool_alloc_raw(pool, n + 1) : malloc(n + 1); /* written in full below */
     if (!s) return vk_err_set("%s: out of memory", path);
     if (escaped) {
         json_str_decode(d->t, v, s);

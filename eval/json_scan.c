@@ -4,6 +4,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 /* ------------------------------------------------------------------ validation */
 
@@ -33,16 +36,12 @@ json_index *json_index_share(const json_index *ix) {
     return c;
 }
 
-typedef struct {
-    const unsigned char *s;
-    size_t len, i;
-    json_index *ix; /* being built, or NULL */
-} vstate;
+/* JSON's whitespace bytes: one look-up instead of four compares. */
+static const unsigned char ws_tab[256] = {[' '] = 1, ['\n'] = 1, ['\r'] = 1, ['\t'] = 1};
 
-static int is_ws(unsigned char c) { return c == ' ' || c == '\n' || c == '\r' || c == '\t'; }
-
-static inline void skip_ws(vstate *v) {
-    while (v->i < v->len && is_ws(v->s[v->i])) v->i++;
+static inline size_t skip_ws(const unsigned char *s, size_t i, size_t len) {
+    while (i < len && ws_tab[s[i]]) i++;
+    return i;
 }
 
 /* Bytes that continue a string without a closer look: printable ASCII except '"' and '\\'. */
@@ -55,9 +54,8 @@ static const unsigned char str_plain[256] = {
 #undef R8
 };
 
-/* Long strings are validated 8 bytes a step (SWAR): a step stops where one of the 8 bytes needs a look;
- * the byte loop after it finds which. ONES * b: b in every byte. A byte-wise "is zero" test
- * that is exact for "any byte": a borrow can only flag bytes above a true zero. */
+/* Strings are validated 8 bytes a step (SWAR). ONES * b: b in every byte. any_zero flags a zero
+ * byte exactly at the lowest one: a borrow can only flag bytes above a true zero. */
 #define ONES 0x0101010101010101ull
 #define HIGHS 0x8080808080808080ull
 static inline uint64_t load8(const unsigned char *p) {
@@ -66,10 +64,23 @@ static inline uint64_t load8(const unsigned char *p) {
     return x;
 }
 static inline uint64_t any_zero(uint64_t x) { return (x - ONES) & ~x & HIGHS; }
-/* Any of: '"', '\\', a control byte (< 0x20), a byte >= 0x80 (str_plain's zeros). */
-static inline int has_special(uint64_t x) {
-    return ((any_zero(x ^ (ONES * '"')) | any_zero(x ^ (ONES * '\\')) | ((x - ONES * 0x20) & ~x) | x) & HIGHS) != 0;
+/* Any of: '"', '\\', a control byte (< 0x20), a byte >= 0x80 (str_plain's zeros): a byte's high
+ * bit set for each. Only bytes above a flagged one can be flagged wrongly (a borrow), so the
+ * lowest set bit is exact. */
+static inline uint64_t special8(uint64_t x) {
+    return (any_zero(x ^ (ONES * '"')) | any_zero(x ^ (ONES * '\\')) | ((x - ONES * 0x20) & ~x) | x) & HIGHS;
 }
+
+#ifdef __SSE2__
+/* Bit k set when byte k of p[0..16) is '"', '\\', a control byte or >= 0x80 (a signed compare
+ * with 0x20 catches both): a string's 16 bytes checked in a few instructions. */
+static inline unsigned special16(const unsigned char *p) {
+    __m128i x = _mm_loadu_si128((const __m128i *)(const void *)p);
+    __m128i m = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))),
+                             _mm_cmplt_epi8(x, _mm_set1_epi8(0x20)));
+    return (unsigned)_mm_movemask_epi8(m);
+}
+#endif
 
 /* Bytes of a number's text: digits, '-', '+', '.', 'e', 'E' (one look-up instead of six compares). */
 static const unsigned char num_char[256] = {
@@ -111,203 +122,227 @@ static size_t utf8_seq(const unsigned char *s, size_t i, size_t len) {
     return 0;
 }
 
-static int v_string(vstate *v) {
-    const unsigned char *s = v->s;
-    size_t i = v->i + 1, len = v->len;
+/* The rest of a string from s[i] (past its opening quote, or a run of plain bytes): the
+ * offset past its closing quote, or SIZE_MAX when it is not valid. */
+static size_t v_string_rest(const unsigned char *s, size_t i, size_t len) {
     for (;;) {
-        /* 8-byte steps pay only past the first bytes (keys and VQA answers are short) */
-        size_t quick = i + 16 < len ? i + 16 : len;
-        while (i < quick && str_plain[s[i]]) i++;
-        if (i == quick) {
-            while (i + 8 <= len && !has_special(load8(s + i))) i += 8;
-            while (i < len && str_plain[s[i]]) i++;
-        }
-        if (i >= len) return -1;
+        while (i + 8 <= len && !special8(load8(s + i))) i += 8;
+        while (i < len && str_plain[s[i]]) i++;
+        if (i >= len) return SIZE_MAX;
         unsigned c = s[i];
-        if (c == '"') break;
-        if (c < 0x20) return -1; /* raw control character: cJSON's business */
+        if (c == '"') return i + 1;
+        if (c < 0x20) return SIZE_MAX; /* raw control character: cJSON's business */
         if (c >= 0x80) {
             size_t n = utf8_seq(s, i, len);
-            if (!n) return -1;
+            if (!n) return SIZE_MAX;
             i += n;
             continue;
         }
         /* backslash */
-        if (i + 1 >= len) return -1;
+        if (i + 1 >= len) return SIZE_MAX;
         c = s[i + 1];
         if (c == '"' || c == '\\' || c == '/' || c == 'b' || c == 'f' || c == 'n' || c == 'r' || c == 't') {
             i += 2;
             continue;
         }
-        if (c != 'u' || i + 6 > len) return -1;
+        if (c != 'u' || i + 6 > len) return SIZE_MAX;
         unsigned u;
-        if (hex4(s + i + 2, &u) != 0 || u == 0 || (u >= 0xDC00 && u <= 0xDFFF)) return -1;
+        if (hex4(s + i + 2, &u) != 0 || u == 0 || (u >= 0xDC00 && u <= 0xDFFF)) return SIZE_MAX;
         i += 6;
         if (u >= 0xD800 && u <= 0xDBFF) { /* needs its low half */
             unsigned lo;
             if (i + 6 > len || s[i] != '\\' || s[i + 1] != 'u' || hex4(s + i + 2, &lo) != 0 || lo < 0xDC00 || lo > 0xDFFF)
-                return -1;
+                return SIZE_MAX;
             i += 6;
         }
     }
-    v->i = i + 1;
-    return 0;
 }
 
-static int v_number(vstate *v) {
-    const unsigned char *s = v->s;
-    size_t i = v->i, len = v->len, start = i;
+/* String opening at s[i]: the offset past its closing quote, or SIZE_MAX when it is not valid.
+ * Inlined for its common case, a plain string closed within a few 8-byte steps (the call and
+ * its register saves cost as much as the bytes of a short key); anything else goes on in
+ * v_string_rest. */
+static inline size_t v_string(const unsigned char *s, size_t i, size_t len) {
+    i++;
+#if defined(__SSE2__)
+    while (i + 16 <= len) {
+        unsigned m = special16(s + i);
+        if (m) {
+            i += (size_t)__builtin_ctz(m); /* the first byte that needs a look */
+            return s[i] == '"' ? i + 1 : v_string_rest(s, i, len);
+        }
+        i += 16;
+    }
+#elif defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    while (i + 8 <= len) {
+        uint64_t m = special8(load8(s + i));
+        if (m) {
+            i += (size_t)__builtin_ctzll(m) / 8; /* the first byte that needs a look */
+            return s[i] == '"' ? i + 1 : v_string_rest(s, i, len);
+        }
+        i += 8;
+    }
+#endif
+    return v_string_rest(s, i, len);
+}
+
+/* Number starting at s[i]: the offset past it, or SIZE_MAX. */
+static size_t v_number(const unsigned char *s, size_t i, size_t len) {
+    size_t start = i;
     if (i < len && s[i] == '-') i++;
-    if (i >= len) return -1;
+    if (i >= len) return SIZE_MAX;
     if (s[i] == '0') {
         i++;
     } else if (s[i] >= '1' && s[i] <= '9') {
         while (i < len && s[i] >= '0' && s[i] <= '9') i++;
     } else {
-        return -1;
+        return SIZE_MAX;
     }
     if (i < len && s[i] == '.') {
         i++;
-        if (i >= len || s[i] < '0' || s[i] > '9') return -1;
+        if (i >= len || s[i] < '0' || s[i] > '9') return SIZE_MAX;
         while (i < len && s[i] >= '0' && s[i] <= '9') i++;
     }
     if (i < len && (s[i] == 'e' || s[i] == 'E')) {
         i++;
         if (i < len && (s[i] == '+' || s[i] == '-')) i++;
-        if (i >= len || s[i] < '0' || s[i] > '9') return -1;
+        if (i >= len || s[i] < '0' || s[i] > '9') return SIZE_MAX;
         while (i < len && s[i] >= '0' && s[i] <= '9') i++;
     }
-    if (i - start > 63) return -1; /* cJSON reads at most 63 characters of a number */
-    v->i = i;
-    return 0;
+    if (i - start > 63) return SIZE_MAX; /* cJSON reads at most 63 characters of a number */
+    return i;
 }
 
-static int v_value(vstate *v, int depth);
-
-/* Record the container opening at v->i; returns its slot (or SIZE_MAX without an index). */
-static size_t ix_open(vstate *v) {
-    json_index *ix = v->ix;
+/* Record the container opening at offset at; returns its slot (or SIZE_MAX without an index). */
+static size_t ix_open(json_index **ixp, size_t at) {
+    json_index *ix = *ixp;
     if (!ix) return SIZE_MAX;
     if (ix->n == ix->cap) {
         size_t cap = ix->cap ? ix->cap * 2 : 4096;
         ix_entry *e = realloc(ix->e, cap * sizeof *e);
         if (!e) { /* no index then: navigation scans */
             json_index_free(ix);
-            v->ix = NULL;
+            *ixp = NULL;
             return SIZE_MAX;
         }
         ix->e = e;
         ix->cap = cap;
     }
-    ix->e[ix->n].start = (uint32_t)v->i;
+    ix->e[ix->n].start = (uint32_t)at;
     return ix->n++;
 }
 
-static int v_container(vstate *v, int depth) {
-    if (depth >= JSON_SCAN_MAX_DEPTH) return -1;
-    size_t slot = ix_open(v);
-    int obj = v->s[v->i] == '{';
-    unsigned char close = obj ? '}' : ']';
-    v->i++;
-    skip_ws(v);
-    if (v->i < v->len && v->s[v->i] == close) {
-        v->i++;
-        if (v->ix && slot != SIZE_MAX) v->ix->e[slot].end = (uint32_t)v->i;
-        return 0;
-    }
-    for (;;) {
-        if (obj) {
-            if (v->i >= v->len || v->s[v->i] != '"' || v_string(v) != 0) return -1;
-            skip_ws(v);
-            if (v->i >= v->len || v->s[v->i] != ':') return -1;
-            v->i++;
-            skip_ws(v);
-        }
-        if (v_value(v, depth + 1) != 0) return -1;
-        skip_ws(v);
-        if (v->i >= v->len) return -1;
-        if (v->s[v->i] == ',') {
-            v->i++;
-            skip_ws(v);
-            continue;
-        }
-        if (v->s[v->i] != close) return -1;
-        v->i++;
-        if (v->ix && slot != SIZE_MAX) v->ix->e[slot].end = (uint32_t)v->i;
-        return 0;
-    }
+static size_t v_literal(const unsigned char *s, size_t i, size_t len, const char *lit, size_t n) {
+    if (len - i < n || memcmp(s + i, lit, n) != 0) return SIZE_MAX;
+    return i + n;
 }
 
-static int v_literal(vstate *v, const char *lit, size_t n) {
-    if (v->len - v->i < n || memcmp(v->s + v->i, lit, n) != 0) return -1;
-    v->i += n;
-    return 0;
-}
-
-static int v_value(vstate *v, int depth) {
-    if (v->i >= v->len) return -1;
-    switch (v->s[v->i]) {
+/* The whole text, one loop over an explicit stack of open containers instead of a call per
+ * value (the call and the state kept in memory were half of the cost); *ixp (or NULL) gets
+ * every container's span and may be dropped (NULL) when memory runs out. */
+static int validate(const unsigned char *s, size_t len, json_index **ixp, size_t *root) {
+    size_t slot[JSON_SCAN_MAX_DEPTH];
+    unsigned char close[JSON_SCAN_MAX_DEPTH]; /* '}' or ']' */
+    size_t depth = 0;
+    size_t i = skip_ws(s, 0, len), r = i;
+value:
+    if (i >= len) return -1;
+    switch (s[i]) {
     case '{':
-    case '[': return v_container(v, depth);
-    case '"': return v_string(v);
-    case 't': return v_literal(v, "true", 4);
-    case 'f': return v_literal(v, "false", 5);
-    case 'n': return v_literal(v, "null", 4);
-    default: return v_number(v);
+    case '[':
+        if (depth >= JSON_SCAN_MAX_DEPTH) return -1;
+        slot[depth] = ix_open(ixp, i);
+        close[depth] = s[i] == '{' ? '}' : ']';
+        depth++;
+        i = skip_ws(s, i + 1, len);
+        if (i < len && s[i] == close[depth - 1]) {
+            i++;
+            goto closed;
+        }
+        if (close[depth - 1] == '}') goto key;
+        goto value;
+    case '"': i = v_string(s, i, len); break;
+    case 't': i = v_literal(s, i, len, "true", 4); break;
+    case 'f': i = v_literal(s, i, len, "false", 5); break;
+    case 'n': i = v_literal(s, i, len, "null", 4); break;
+    default: i = v_number(s, i, len); break;
     }
-}
-
-static int validate(vstate *v, size_t *root) {
-    skip_ws(v);
-    size_t r = v->i;
-    if (v_value(v, 0) != 0) return -1;
-    skip_ws(v);
-    if (v->i != v->len) return -1;
+    if (i == SIZE_MAX) return -1;
+after:
+    if (depth == 0) goto done;
+    i = skip_ws(s, i, len);
+    if (i >= len) return -1;
+    if (s[i] == ',') {
+        i = skip_ws(s, i + 1, len);
+        if (close[depth - 1] == '}') goto key;
+        goto value;
+    }
+    if (s[i] != close[depth - 1]) return -1;
+    i++;
+closed:
+    depth--;
+    if (*ixp && slot[depth] != SIZE_MAX) (*ixp)->e[slot[depth]].end = (uint32_t)i;
+    goto after;
+key:
+    if (i >= len || s[i] != '"' || (i = v_string(s, i, len)) == SIZE_MAX) return -1;
+    i = skip_ws(s, i, len);
+    if (i >= len || s[i] != ':') return -1;
+    i = skip_ws(s, i + 1, len);
+    goto value;
+done:
+    if (skip_ws(s, i, len) != len) return -1;
     *root = r;
     return 0;
 }
 
 int json_scan_validate(const char *s, size_t len, size_t *root) {
-    vstate v = {(const unsigned char *)s, len, 0, NULL};
-    return validate(&v, root);
+    json_index *ix = NULL;
+    return validate((const unsigned char *)s, len, &ix, root);
 }
 
 int json_scan_validate_indexed(const char *s, size_t len, size_t *root, json_index **ix) {
-    vstate v = {(const unsigned char *)s, len, 0, NULL};
+    json_index *x = len < UINT32_MAX ? calloc(1, sizeof *x) : NULL;
     *ix = NULL;
-    if (len < UINT32_MAX) v.ix = calloc(1, sizeof *v.ix);
-    if (validate(&v, root) != 0) {
-        json_index_free(v.ix);
+    if (validate((const unsigned char *)s, len, &x, root) != 0) {
+        json_index_free(x);
         return -1;
     }
-    *ix = v.ix;
+    *ix = x;
     return 0;
 }
 
 /* ------------------------------------------------------------------ navigation (validated text) */
 
 static size_t ws(json_text t, size_t i) {
-    while (i < t.len && is_ws((unsigned char)t.s[i])) i++;
+    while (i < t.len && ws_tab[(unsigned char)t.s[i]]) i++;
+    return i;
+}
+
+/* The first '"' or '\\' at or after i inside a validated string (there is one). With SSE2, 16
+ * bytes a step where the text has them (a byte loop otherwise: 8-byte SWAR steps were tried and
+ * cost more than the loop for VQA's few-byte strings). */
+static inline size_t quote_or_backslash(json_text t, size_t i) {
+    const char *s = t.s;
+#ifdef __SSE2__
+    for (; i + 16 <= t.len; i += 16) {
+        __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        unsigned m = (unsigned)_mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(x, _mm_set1_epi8('"')), _mm_cmpeq_epi8(x, _mm_set1_epi8('\\'))));
+        if (m) return i + (size_t)__builtin_ctz(m);
+    }
+#endif
+    while (s[i] != '"' && s[i] != '\\') i++;
     return i;
 }
 
 /* Offset past the closing quote of the string opening at i (validated: it has one); *escaped
  * (when not NULL) = whether it holds a backslash. */
 static inline size_t str_end_esc(json_text t, size_t i, int *escaped) {
-    /* strings are short (VQA's are a few bytes): a byte loop beats a memchr call or 8-byte
-     * steps (tried: more instructions for VQA and captions both) */
-    const char *s = t.s;
     int esc = 0;
-    i++;
-    for (;;) {
-        char c = s[i];
-        if (c == '"') break;
-        if (c == '\\') { /* an escape: the next byte never closes the string */
-            esc = 1;
-            i += 2;
-        } else {
-            i++;
-        }
+    i = quote_or_backslash(t, i + 1);
+    while (t.s[i] == '\\') { /* an escape: the next byte never closes the string */
+        esc = 1;
+        i = quote_or_backslash(t, i + 2);
     }
     if (escaped) *escaped = esc;
     return i + 1;
@@ -320,10 +355,11 @@ static size_t ix_end(json_index *ix, size_t v) {
     const ix_entry *e = ix->e;
     size_t n = ix->n, lo, hi; /* the slot is in [lo, hi) */
     size_t c = ix->cursor < n ? ix->cursor : n - 1;
-    if (e[c].start == v) {
-        lo = c;
-        hi = c + 1;
-    } else if (e[c].start < v) {
+    if (e[c].start == v) { /* the usual case: the container after the last one looked up */
+        ix->cursor = c + 1;
+        return e[c].end;
+    }
+    if (e[c].start < v) {
         size_t step = 1;
         lo = c + 1;
         while (lo + step < n && e[lo + step - 1].start < v) step *= 2;
@@ -359,7 +395,17 @@ int json_type(json_text t, size_t v) {
     }
 }
 
+static size_t json_end_any(json_text t, size_t v);
+
+/* The usual container (the one at the index's cursor) without a call; the rest in json_end_any. */
 size_t json_end(json_text t, size_t v) {
+    json_index *ix = t.ix;
+    if (ix && (t.s[v] == '{' || t.s[v] == '[') && ix->cursor < ix->n && ix->e[ix->cursor].start == v)
+        return ix->e[ix->cursor++].end;
+    return json_end_any(t, v);
+}
+
+static size_t json_end_any(json_text t, size_t v) {
     const char *s = t.s;
     switch (s[v]) {
     case '"': return str_end(t, v);
@@ -462,11 +508,12 @@ void json_get_many(json_text t, size_t obj, const char *const *keys, size_t *out
         out[j] = JSON_NONE;
         klen[j] = strlen(keys[j]);
     }
-    for (size_t k = json_member_first(t, obj); k != JSON_NONE && left > 0;) {
+    if (obj == JSON_NONE || t.s[obj] != '{') return; /* json_member_first, inlined */
+    size_t first = ws(t, obj + 1);
+    for (size_t k = t.s[first] == '}' ? JSON_NONE : first; k != JSON_NONE && left > 0;) {
         /* the key's raw text, read once for all the wanted keys */
         const char *p = t.s + k + 1;
-        size_t len = 0;
-        while (p[len] != '"' && p[len] != '\\') len++;
+        size_t len = quote_or_backslash(t, k + 1) - (k + 1);
         int escaped = p[len] == '\\';
         size_t key_end = escaped ? str_end(t, k) : k + len + 2;
         size_t val = ws(t, ws(t, key_end) + 1); /* past ':' */

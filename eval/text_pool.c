@@ -12,7 +12,7 @@ struct text_pool_block {
 
 #define TEXT_POOL_BLOCK (1u << 20)
 
-void *text_pool_alloc(text_pool *p, size_t n) {
+void *text_pool_alloc_raw(text_pool *p, size_t n) {
     n = (n + 7) & ~(size_t)7;
     text_pool_block *b = p->head;
     if (!b || b->cap - b->used < n) {
@@ -26,13 +26,21 @@ void *text_pool_alloc(text_pool *p, size_t n) {
     }
     void *r = b->data + b->used;
     b->used += n;
-    memset(r, 0, n);
+    return r;
+}
+
+void *text_pool_alloc(text_pool *p, size_t n) {
+    void *r = text_pool_alloc_raw(p, n);
+    if (r) memset(r, 0, n);
     return r;
 }
 
 char *text_pool_strndup(text_pool *p, const char *s, size_t n) {
-    char *r = text_pool_alloc(p, n + 1);
-    if (r) memcpy(r, s, n); /* the NUL is there: alloc zeroes */
+    char *r = text_pool_alloc_raw(p, n + 1);
+    if (r) {
+        memcpy(r, s, n);
+        r[n] = 0;
+    }
     return r;
 }
 

@@ -13,6 +13,8 @@ typedef struct text_pool {
 
 /* n zeroed bytes, 8-byte aligned; NULL when out of memory. */
 void *text_pool_alloc(text_pool *p, size_t n);
+/* The same, not zeroed: for strings written in full at once. */
+void *text_pool_alloc_raw(text_pool *p, size_t n);
 /* A NUL-terminated copy of s[0..n). */
 char *text_pool_strndup(text_pool *p, const char *s, size_t n);
 /* Move every block of from into into (from is left empty). */

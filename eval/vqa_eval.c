@@ -24,11 +24,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* the official punct list: ; / [ ] " { } ( ) = + \ _ - > < @ ` , ? ! */
-static const unsigned char is_mark[256] = {[';'] = 1, ['/'] = 1, ['['] = 1, [']'] = 1, ['"'] = 1, ['{'] = 1,
-                                           ['}'] = 1, ['('] = 1, [')'] = 1, ['='] = 1, ['+'] = 1, ['\\'] = 1,
-                                           ['_'] = 1, ['-'] = 1, ['>'] = 1, ['<'] = 1, ['@'] = 1, ['`'] = 1,
-                                           [','] = 1, ['?'] = 1, ['!'] = 1};
+/* the official punct list: ; / [ ] " { } ( ) = + \ _ - > < @ ` , ? ! -- each numbered from 1, so
+ * punct_into keeps its per-mark decision in a 32-byte array instead of clearing 256 bytes */
+#define N_MARKS 21
+static const unsigned char is_mark[256] = {[';'] = 1,  ['/'] = 2,  ['['] = 3,  [']'] = 4,  ['"'] = 5,  ['{'] = 6,
+                                           ['}'] = 7,  ['('] = 8,  [')'] = 9,  ['='] = 10, ['+'] = 11, ['\\'] = 12,
+                                           ['_'] = 13, ['-'] = 14, ['>'] = 15, ['<'] = 16, ['@'] = 17, ['`'] = 18,
+                                           [','] = 19, ['?'] = 20, ['!'] = 21};
 
 /* contractions table of vqaEval.py (keys with capitals never match after lower-casing; kept so
  * the table is the official one) */
@@ -78,6 +80,9 @@ typedef struct {
 } contraction_entry;
 static contraction_entry *contraction_map;
 static size_t contraction_longest;
+/* bit n of contraction_lens[b]: some key of n bytes starts with byte b. Most words (every word
+ * of most answers) match no (first byte, length) pair and skip the map's look-up. */
+static uint32_t contraction_lens[256];
 static pthread_once_t contraction_once = PTHREAD_ONCE_INIT;
 
 static void contraction_index(void) {
@@ -86,6 +91,7 @@ static void contraction_index(void) {
         shput(contraction_map, contractions[k][0], contractions[k][1]);
         size_t len = strlen(contractions[k][0]);
         if (len > contraction_longest) contraction_longest = len;
+        contraction_lens[(unsigned char)contractions[k][0][0]] |= (uint32_t)1 << len; /* keys are < 32 bytes */
     }
     vk_ds_create_unlock();
 }
@@ -94,7 +100,7 @@ static void contraction_index(void) {
 static const char *contraction_of(const char *w, size_t n) {
     pthread_once(&contraction_once, contraction_index);
     char key[64];
-    if (n > contraction_longest || n >= sizeof key) return NULL;
+    if (n > contraction_longest || n >= sizeof key || !n || !(contraction_lens[(unsigned char)w[0]] >> n & 1)) return NULL;
     memcpy(key, w, n);
     key[n] = 0;
     contraction_entry *m = contraction_map; /* a copy: the getter assigns to it */
@@ -105,6 +111,26 @@ static const char *contraction_of(const char *w, size_t n) {
 
 static int is_d(char c) { return c >= '0' && c <= '9'; }
 
+/* Python's str.isspace for ASCII (text_py_isspace's set below 0x80), looked up without a call:
+ * answers are almost all ASCII. */
+static const unsigned char ascii_space[128] = {['\t'] = 1, ['\n'] = 1, [0x0B] = 1, [0x0C] = 1, ['\r'] = 1, [0x1C] = 1,
+                                               [0x1D] = 1,  [0x1E] = 1,  [0x1F] = 1, [' '] = 1};
+static inline int py_space(uint32_t c) { return c < 0x80 ? ascii_space[c] : text_py_isspace(c); }
+
+/* ASCII bytes that are not spaces: a word's bytes that need no decoding (ascii_space's zeros
+ * below 0x80). */
+static const unsigned char ascii_word[256] = {
+#define R8(x) x, x, x, x, x, x, x, x
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1, 1, /* 0x09-0x0d */
+    R8(1), 1, 1, 1, 1, 0, 0, 0, 0,                   /* 0x1c-0x1f */
+    0, 1, 1, 1, 1, 1, 1, 1, R8(1), R8(1), R8(1),     /* ' ' */
+    R8(1), R8(1), R8(1), R8(1), R8(1), R8(1), R8(1), R8(1),
+#undef R8
+};
+
+/* First bytes of the number words: other words skip the table. */
+static const unsigned char number_first[256] = {['n'] = 1, ['z'] = 1, ['o'] = 1, ['t'] = 1, ['f'] = 1, ['s'] = 1, ['e'] = 1};
+
 /* processPunctuation of in[0..n) into out (n + 1 bytes); returns the output length. */
 static size_t punct_into(const char *in, size_t n, char *out) {
     int digit_comma_digit = 0;
@@ -113,15 +139,14 @@ static size_t punct_into(const char *in, size_t n, char *out) {
     /* For each mark: delete it everywhere (1) when some occurrence touches a space or the text
      * has digit,digit, else turn it into a space everywhere (2). One pass finds the marks that
      * touch a space. */
-    unsigned char del[256];
-    memset(del, 0, sizeof del);
+    unsigned char del[N_MARKS + 1] = {0}; /* by mark number; del[0] (not a mark) stays 0 */
     int any = 0;
     for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)in[i];
-        if (!is_mark[c]) continue;
+        unsigned m = is_mark[(unsigned char)in[i]];
+        if (!m) continue;
         any = 1;
-        if (!del[c]) del[c] = 2;
-        if (digit_comma_digit || (i + 1 < n && in[i + 1] == ' ') || (i > 0 && in[i - 1] == ' ')) del[c] = 1;
+        if (!del[m]) del[m] = 2;
+        if (digit_comma_digit || (i + 1 < n && in[i + 1] == ' ') || (i > 0 && in[i - 1] == ' ')) del[m] = 1;
     }
     size_t o = 0;
     if (!any) {
@@ -130,8 +155,9 @@ static size_t punct_into(const char *in, size_t n, char *out) {
     } else {
         for (size_t i = 0; i < n; i++) {
             unsigned char c = (unsigned char)in[i];
-            if (del[c] == 1) continue;
-            out[o++] = del[c] == 2 ? ' ' : (char)c;
+            unsigned d = del[is_mark[c]];
+            if (d == 1) continue;
+            out[o++] = d == 2 ? ' ' : (char)c;
         }
     }
     /* periods not followed by an ASCII digit: the first 32 are removed */
@@ -162,17 +188,19 @@ static size_t digit_article_room(size_t n) { return (2 * n) * 2 + 16 + 1; }
 /* processDigitArticle of in[0..n) into out (digit_article_room(n) bytes); returns the length,
  * or (size_t)-1 when out of memory (only non-ASCII text is lower-cased through the heap). */
 static size_t digit_article_into(const char *in, size_t n, char *out) {
-    int ascii = 1;
-    for (size_t k = 0; k < n && ascii; k++) ascii = (unsigned char)in[k] < 0x80;
+    /* ASCII text is lower-cased into the tail of out (checked on the way: one pass): words are
+     * copied forward from there, and the output (at most 2n + 16 bytes) never reaches the
+     * unread part of the input */
+    char *t = out + digit_article_room(n) - n - 1;
+    unsigned high = 0;
+    for (size_t k = 0; k < n; k++) {
+        unsigned char c = (unsigned char)in[k];
+        high |= c;
+        t[k] = (char)(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    }
     char *heap = NULL;
-    const char *low = in;
-    if (ascii) {
-        /* lower-case into the tail of out: words are copied forward from there, and the output
-         * (at most 2n + 16 bytes) never reaches the unread part of the input */
-        char *t = out + digit_article_room(n) - n - 1;
-        for (size_t k = 0; k < n; k++) t[k] = (char)(in[k] >= 'A' && in[k] <= 'Z' ? in[k] + 32 : in[k]);
-        low = t;
-    } else {
+    const char *low = t;
+    if (high >= 0x80) {
         if (!(heap = text_lower(in, n))) return (size_t)-1;
         low = heap;
         n = strlen(heap);
@@ -182,21 +210,22 @@ static size_t digit_article_into(const char *in, size_t n, char *out) {
         /* str.split(): runs of Unicode whitespace separate words */
         size_t j = i;
         uint32_t c = (unsigned char)low[i] < 0x80 ? (unsigned char)low[j++] : text_utf8_next(low, &j);
-        if (text_py_isspace(c)) {
+        if (py_space(c)) {
             i = j;
             continue;
         }
         size_t s = i;
+        while (i < n && ascii_word[(unsigned char)low[i]]) i++; /* the usual word: no decoding */
         while (i < n) {
             j = i;
             c = (unsigned char)low[i] < 0x80 ? (unsigned char)low[j++] : text_utf8_next(low, &j);
-            if (text_py_isspace(c)) break;
+            if (py_space(c)) break;
             i = j;
         }
         size_t wl = i - s;
         const char *word = low + s;
         /* the first byte rules out almost every table entry before a strlen */
-        for (size_t k = 0; k < sizeof number_words / sizeof number_words[0]; k++)
+        for (size_t k = 0; number_first[(unsigned char)word[0]] && k < sizeof number_words / sizeof number_words[0]; k++)
             if (number_words[k][0][0] == word[0] && strlen(number_words[k][0]) == wl && memcmp(number_words[k][0], word, wl) == 0) {
                 word = number_words[k][1];
                 wl = strlen(word);
@@ -233,8 +262,16 @@ char *vqa_process_digit_article(const char *in) {
 static size_t clean_into(const char *in, size_t n, char *out) {
     size_t a, len;
     for (size_t i = 0; i < n; i++) out[i] = in[i] == '\n' || in[i] == '\t' ? ' ' : in[i];
-    text_py_strip(out, n, &a, &len);
-    memmove(out, out + a, len);
+    /* ends that are ASCII and not spaces have nothing to strip (an ASCII byte is a whole
+     * code point) */
+    unsigned char first = n ? (unsigned char)out[0] : 0, last = n ? (unsigned char)out[n - 1] : 0;
+    if (n && first < 0x80 && !ascii_space[first] && last < 0x80 && !ascii_space[last]) {
+        a = 0;
+        len = n;
+    } else {
+        text_py_strip(out, n, &a, &len);
+    }
+    if (a) memmove(out, out + a, len);
     out[len] = 0;
     return len;
 }
