@@ -220,6 +220,24 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* `vlkit train CFG --nproc 2 --set batch_size=2` in the background, stderr to log; its pid */
+static pid_t launch_two_ranks(const char *cfg, const char *log) {
+    pid_t launcher = fork();
+    if (launcher == 0) {
+        freopen(log, "w", stderr);
+        execl(vlkit(), vlkit(), "train", cfg, "--quiet", "--nproc", "2", "--set", "batch_size=2", (char *)NULL);
+        _exit(127);
+    }
+    return launcher;
+}
+
+/* Whether path (a file or a folder) appears within 120 s. */
+static int wait_for_path(const char *path) {
+    double t0 = now_s();
+    while (!vk_file_exists(path) && !vk_is_dir(path) && now_s() - t0 < 120) nanosleep(&(struct timespec){0, 5000000}, NULL);
+    return vk_file_exists(path) || vk_is_dir(path);
+}
+
 Test(cli_train_dist, killed_rank_stops_the_others_and_resume_continues, .timeout = 300) {
     char *dir = test_tmpdir(), cmd[8192], *out;
     char *full = setup_run(dir, "full", 40, 5, 0, NULL), *part = setup_run(dir, "part", 40, 5, 0, NULL);
@@ -229,17 +247,10 @@ Test(cli_train_dist, killed_rank_stops_the_others_and_resume_continues, .timeout
     /* the same run; rank 1 killed without warning once checkpoint-10 exists */
     char log[4200];
     snprintf(log, sizeof log, "%s/part.log", dir);
-    pid_t launcher = fork();
-    if (launcher == 0) {
-        freopen(log, "w", stderr);
-        execl(vlkit(), vlkit(), "train", part, "--quiet", "--nproc", "2", "--set", "batch_size=2", (char *)NULL);
-        _exit(127);
-    }
+    pid_t launcher = launch_two_ranks(part, log);
     char ck[4200];
     snprintf(ck, sizeof ck, "%s/part/checkpoint-10", dir);
-    double t0 = now_s();
-    while (!vk_is_dir(ck) && now_s() - t0 < 120) nanosleep(&(struct timespec){0, 5000000}, NULL);
-    cr_assert(vk_is_dir(ck), "no checkpoint-10 appeared");
+    cr_assert(wait_for_path(ck), "no checkpoint-10 appeared");
     pid_t victim = rank_pid(launcher, 1);
     cr_assert_gt(victim, 0, "rank 1 not found among the launcher's children");
     kill(victim, SIGKILL);
@@ -270,17 +281,10 @@ Test(cli_train_dist, killed_rank_stops_the_others_and_resume_continues, .timeout
 Test(cli_train_dist, sigterm_on_one_rank_stops_all_with_a_checkpoint, .timeout = 180) {
     char *dir = test_tmpdir();
     char *cfg = setup_run(dir, "term", 100000, 0, 0, NULL);
-    pid_t launcher = fork();
-    if (launcher == 0) {
-        freopen("/dev/null", "w", stderr);
-        execl(vlkit(), vlkit(), "train", cfg, "--quiet", "--nproc", "2", "--set", "batch_size=2", (char *)NULL);
-        _exit(127);
-    }
+    pid_t launcher = launch_two_ranks(cfg, "/dev/null");
     char metrics[4200];
     snprintf(metrics, sizeof metrics, "%s/term/metrics.jsonl", dir);
-    double t0 = now_s();
-    while (!vk_file_exists(metrics) && now_s() - t0 < 120) nanosleep(&(struct timespec){0, 5000000}, NULL);
-    cr_assert(vk_file_exists(metrics), "the run never started");
+    cr_assert(wait_for_path(metrics), "the run never started");
     nanosleep(&(struct timespec){0, 300000000}, NULL);
     pid_t victim = rank_pid(launcher, 1);
     cr_assert_gt(victim, 0);

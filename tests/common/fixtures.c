@@ -40,3 +40,21 @@ char *test_tmpdir(void) {
     cr_assert(d != NULL, "mkdtemp failed");
     return strdup(d);
 }
+
+/* A six-image caption training set over the fixture's preprocess images ("train.jsonl" in dir,
+ * absolute image paths); malloc'd path. */
+char *fixture_caption_jsonl(const char *dir) {
+    char *path = vk_path_join(dir, "train.jsonl");
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f, "%s", path);
+    const char *imgs[] = {"img0_landscape_rgb.png", "img2_gray.png", "img3_rgba.png", "img5_small_q95_444.jpg",
+                          "img1_portrait_rgb_q90_420.jpg", "img4_exact_rgb.png"};
+    const char *caps[] = {"a cat sitting on the couch", "two dogs playing on the beach", "a red car on the street",
+                          "a man riding a wave", "a woman standing there", "a picture of a house"};
+    char *root = realpath(fixture_path("blip-tiny/preprocess/images"), NULL);
+    cr_assert_not_null(root, "fixture images missing");
+    for (int i = 0; i < 6; i++) fprintf(f, "{\"image\": \"%s/%s\", \"caption\": \"%s\"}\n", root, imgs[i], caps[i]);
+    fclose(f);
+    free(root);
+    return path;
+}

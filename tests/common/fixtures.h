@@ -12,5 +12,8 @@ const char *fixture_path(const char *rel);
 cJSON *fixture_json(const char *rel);
 /* A fresh empty temporary directory for the test's outputs (malloc'd path). */
 char *test_tmpdir(void);
+/* A six-image caption training set over the fixture's preprocess images ("train.jsonl" in dir,
+ * absolute image paths); malloc'd path. */
+char *fixture_caption_jsonl(const char *dir);
 
 #endif

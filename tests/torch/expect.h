@@ -28,6 +28,22 @@ static inline tt_tensor *expect_tensor(vk_weights *w, const char *name) {
     return t;
 }
 
+/* The captioning fixture's teacher-forced inputs from an expected.safetensors: pixel_values,
+ * input_ids, attention_mask (copied into mask, at most 64 entries) and the labels of the
+ * "masked" loss (input_ids with -100 where the mask is 0); the tensors are persistent. */
+static inline void expect_caption_inputs(vk_weights *w, tt_tensor **pixels, tt_tensor **ids, int64_t mask[64],
+                                         tt_tensor **labels) {
+    *pixels = expect_tensor(w, "pixel_values");
+    *ids = expect_tensor(w, "input_ids");
+    tt_tensor *m = expect_tensor(w, "attention_mask");
+    cr_assert_leq(tt_numel(m), 64);
+    cr_assert_eq(tt_copy_to(m, mask, sizeof(int64_t) * (size_t)tt_numel(m)), 0);
+    tt_scope_begin();
+    *labels = tt_persist(tt_masked_fill(*ids, tt_eq_scalar(m, 0), -100));
+    tt_scope_end();
+    tt_free(m);
+}
+
 /* max |got - want| over all elements; asserts equal shapes. */
 static inline double expect_max_abs_diff(tt_tensor *got, tt_tensor *want, const char *what) {
     cr_assert_not_null(got, "%s: computation failed: %s / %s", what, tt_last_error(), vk_err_msg());

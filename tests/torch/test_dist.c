@@ -35,8 +35,9 @@ static int free_port(void) {
 
 typedef void (*rank_fn)(int rank, int port);
 
-/* Runs fn in WORLD forked ranks; returns their exit statuses. */
-static void run_ranks(rank_fn fn, int port, int status[WORLD]) {
+/* Runs fn in WORLD forked ranks on a free port; every rank must exit 0 (a failing CHECK says why). */
+static void expect_ranks_pass(rank_fn fn) {
+    int port = free_port(), status[WORLD];
     pid_t pid[WORLD];
     for (int r = 0; r < WORLD; r++) {
         pid[r] = fork();
@@ -48,6 +49,9 @@ static void run_ranks(rank_fn fn, int port, int status[WORLD]) {
         }
     }
     for (int r = 0; r < WORLD; r++) waitpid(pid[r], &status[r], 0);
+    for (int r = 0; r < WORLD; r++)
+        cr_expect(WIFEXITED(status[r]) && WEXITSTATUS(status[r]) == 0, "rank %d failed (status %d, see its message)", r,
+                  status[r]);
 }
 
 static tt_dist *join(int rank, int port, double timeout_s) {
@@ -126,10 +130,7 @@ static void collectives(int rank, int port) {
 }
 
 Test(dist, collectives_store_and_gradients_over_three_processes, .timeout = 120) {
-    int st[WORLD];
-    run_ranks(collectives, free_port(), st);
-    for (int r = 0; r < WORLD; r++)
-        cr_expect(WIFEXITED(st[r]) && WEXITSTATUS(st[r]) == 0, "rank %d failed (status %d, see its message)", r, st[r]);
+    expect_ranks_pass(collectives);
 }
 
 /* Rank 2 dies after the first all-reduce; the others must fail at the next collective with a
@@ -150,10 +151,7 @@ static void peer_dies(int rank, int port) {
 }
 
 Test(dist, a_dead_peer_is_an_error_not_a_hang, .timeout = 120) {
-    int st[WORLD];
-    run_ranks(peer_dies, free_port(), st);
-    for (int r = 0; r < WORLD; r++)
-        cr_expect(WIFEXITED(st[r]) && WEXITSTATUS(st[r]) == 0, "rank %d failed (status %d, see its message)", r, st[r]);
+    expect_ranks_pass(peer_dies);
 }
 
 Test(dist, bad_options_are_refused) {

@@ -32,15 +32,7 @@ static void setup(void) {
     model = blip_caption_load(fixture_path("blip-tiny/captioning/model"));
     cr_assert_not_null(model, "%s", vk_err_msg());
     cr_assert_eq(blip_caption_linears(model, &linears), 0);
-    pixels = expect_tensor(expected, "pixel_values");
-    ids = expect_tensor(expected, "input_ids");
-    tt_tensor *m = expect_tensor(expected, "attention_mask");
-    cr_assert_leq(tt_numel(m), 64);
-    cr_assert_eq(tt_copy_to(m, mask, sizeof(int64_t) * (size_t)tt_numel(m)), 0);
-    tt_scope_begin();
-    labels = tt_persist(tt_masked_fill(ids, tt_eq_scalar(m, 0), -100));
-    tt_scope_end();
-    tt_free(m);
+    expect_caption_inputs(expected, &pixels, &ids, mask, &labels);
 }
 
 static void teardown(void) {

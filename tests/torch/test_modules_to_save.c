@@ -40,15 +40,7 @@ static void setup(void) {
     model = blip_caption_load(fixture_path(MODEL));
     cr_assert_not_null(model, "%s", vk_err_msg());
     cr_assert_eq(blip_caption_linears(model, &linears), 0);
-    pixels = expect_tensor(expected, "pixel_values");
-    ids = expect_tensor(expected, "input_ids");
-    tt_tensor *m = expect_tensor(expected, "attention_mask");
-    cr_assert_leq(tt_numel(m), 64);
-    cr_assert_eq(tt_copy_to(m, mask, sizeof(int64_t) * (size_t)tt_numel(m)), 0);
-    tt_scope_begin();
-    labels = tt_persist(tt_masked_fill(ids, tt_eq_scalar(m, 0), -100)); /* the fixture's "masked" loss */
-    tt_scope_end();
-    tt_free(m);
+    expect_caption_inputs(expected, &pixels, &ids, mask, &labels);
 }
 
 static void teardown(void) {
@@ -386,20 +378,6 @@ Test(modules_to_save, bf16_forward_uses_the_fp32_masters) {
 
 /* ---- the trainers ---------------------------------------------------------------------------- */
 
-static char *caption_data(const char *dir) {
-    char *path = vk_path_join(dir, "train.jsonl");
-    FILE *f = fopen(path, "w");
-    const char *imgs[] = {"img0_landscape_rgb.png", "img2_gray.png", "img3_rgba.png", "img5_small_q95_444.jpg",
-                          "img1_portrait_rgb_q90_420.jpg", "img4_exact_rgb.png"};
-    const char *caps[] = {"a cat sitting on the couch", "two dogs playing on the beach", "a red car on the street",
-                          "a man riding a wave", "a woman standing there", "a picture of a house"};
-    char *root = realpath(fixture_path("blip-tiny/preprocess/images"), NULL);
-    for (int i = 0; i < 6; i++) fprintf(f, "{\"image\": \"%s/%s\", \"caption\": \"%s\"}\n", root, imgs[i], caps[i]);
-    fclose(f);
-    free(root);
-    return path;
-}
-
 static int caption_run(const char *data, const char *out, train_resume_mode resume, const char *const *sets, int nsets) {
     char json[4096];
     char *m = realpath(fixture_path(MODEL), NULL);
@@ -436,7 +414,7 @@ static const char *const trained[] = {"text_decoder.cls.predictions.transform.de
                                       "vision_model.post_layernorm.bias"};
 
 Test(modules_to_save_train, caption_run_trains_saves_resumes_and_inits_exactly) {
-    char *dir = test_tmpdir(), *data = caption_data(dir);
+    char *dir = test_tmpdir(), *data = fixture_caption_jsonl(dir);
     char *full = vk_path_join(dir, "full"), *part = vk_path_join(dir, "part");
     cr_assert_eq(caption_run(data, full, TRAIN_RESUME_NONE, NULL, 0), 0, "%s", vk_err_msg());
     char *ck = vk_path_join(full, "checkpoint-12");
@@ -499,7 +477,7 @@ Test(modules_to_save_train, caption_run_trains_saves_resumes_and_inits_exactly) 
 }
 
 Test(modules_to_save_train, bf16_and_bad_entries) {
-    char *dir = test_tmpdir(), *data = caption_data(dir);
+    char *dir = test_tmpdir(), *data = fixture_caption_jsonl(dir);
     char *out = vk_path_join(dir, "bf16");
     const char *sets[] = {"precision=bf16"};
     cr_assert_eq(caption_run(data, out, TRAIN_RESUME_NONE, sets, 1), 0, "%s", vk_err_msg());

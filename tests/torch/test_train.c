@@ -16,20 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *make_dataset(const char *dir) {
-    char *path = vk_path_join(dir, "train.jsonl");
-    FILE *f = fopen(path, "w");
-    const char *imgs[] = {"img0_landscape_rgb.png", "img2_gray.png", "img3_rgba.png", "img5_small_q95_444.jpg",
-                          "img1_portrait_rgb_q90_420.jpg", "img4_exact_rgb.png"};
-    const char *caps[] = {"a cat sitting on the couch", "two dogs playing on the beach", "a red car on the street",
-                          "a man riding a wave", "a woman standing there", "a picture of a house"};
-    char *root = realpath(fixture_path("blip-tiny/preprocess/images"), NULL);
-    for (int i = 0; i < 6; i++) fprintf(f, "{\"image\": \"%s/%s\", \"caption\": \"%s\"}\n", root, imgs[i], caps[i]);
-    fclose(f);
-    free(root);
-    return path;
-}
-
 static int load_config_sets(train_config *c, const char *data, const char *out, const char *const *sets, int nsets) {
     char json[4096];
     char *model = realpath(fixture_path("blip-tiny/captioning/model"), NULL);
@@ -74,7 +60,7 @@ static int run(const char *data, const char *out, train_resume_mode resume, int 
 
 Test(train, learns_and_the_vision_cache_changes_nothing) {
     char *dir = test_tmpdir();
-    char *data = make_dataset(dir);
+    char *data = fixture_caption_jsonl(dir);
     char *a = vk_path_join(dir, "cached"), *b = vk_path_join(dir, "uncached");
     cr_assert_eq(run(data, a, TRAIN_RESUME_NONE, 1), 0, "%s", vk_err_msg());
     cr_assert_eq(run(data, b, TRAIN_RESUME_NONE, 0), 0, "%s", vk_err_msg());
@@ -120,7 +106,7 @@ static float *adapter_values(const char *ckpt, size_t *n) {
 
 Test(train, resume_ends_with_the_same_adapter) {
     char *dir = test_tmpdir();
-    char *data = make_dataset(dir);
+    char *data = fixture_caption_jsonl(dir);
     char *full = vk_path_join(dir, "full"), *part = vk_path_join(dir, "part");
     cr_assert_eq(run(data, full, TRAIN_RESUME_NONE, 1), 0, "%s", vk_err_msg());
     /* an interrupted run: its newest checkpoints removed as if the process died after step 4 */
@@ -143,7 +129,7 @@ Test(train, resume_ends_with_the_same_adapter) {
 
 Test(train, bad_inputs_fail_cleanly) {
     char *dir = test_tmpdir();
-    char *data = make_dataset(dir);
+    char *data = fixture_caption_jsonl(dir);
     char *out = vk_path_join(dir, "out");
     train_config c;
     const char *sets[] = {"lora.target_modules=[\"nope\"]"};
@@ -169,7 +155,7 @@ Test(train, bad_inputs_fail_cleanly) {
 
 Test(train, bf16_run_trains_with_fp32_adapters) {
     char *dir = test_tmpdir();
-    char *data = make_dataset(dir);
+    char *data = fixture_caption_jsonl(dir);
     char *out = vk_path_join(dir, "bf16");
     train_config c;
     const char *sets[] = {"precision=bf16"};
