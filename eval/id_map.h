@@ -2,9 +2,9 @@
  * (internal to eval/).
  *
  * A uthash map (util/ht.h: its look-up is inlined, ~40 instructions against ~180 for stb_ds;
- * a 5,000-image caption corpus makes 60,000 of them) keyed by the id itself: ht.h hashes an
- * 8-byte key through vk_mix64, which spreads the structured COCO / VQA ids (a question id is the
- * image id times 1000 plus a counter). Entries come from a text pool. */
+ * a 5,000-image caption corpus makes 60,000 of them) keyed by the id itself: ht.h's hash
+ * spreads every bit of the structured COCO / VQA ids (a question id is the image id times 1000
+ * plus a counter). Entries come from a text pool. */
 #ifndef VLKIT_EVAL_ID_MAP_H
 #define VLKIT_EVAL_ID_MAP_H
 

@@ -26,11 +26,9 @@
  *     and updates stb_ds's one global hash seed without a lock: where another thread may be
  *     creating one at the same time, do it between vk_ds_create_lock() and _unlock().
  *
- * Structured integer keys (COCO / VQA ids, packed n-gram keys) go through vk_mix64 first:
- * stb_ds's 64-bit integer hash reads the key's low half with a sign extension that wipes the
- * high half whenever bit 31 is set, so keys that differ only above bit 32 (packed n-gram keys)
- * can share a hash; a bijective mixer spreads every bit and leaves keys exact — two keys are
- * equal after mixing only if they were equal before. */
+ * Integer keys that differ only above bit 32 hash alike here (stb_ds's 64-bit integer hash reads
+ * the key's low half with a sign extension that wipes the high half whenever bit 31 is set):
+ * still correct, only slower; the hot maps of the scorers are uthash (util/ht.h). */
 #ifndef VLKIT_UTIL_DS_H
 #define VLKIT_UTIL_DS_H
 
@@ -52,14 +50,6 @@ static inline int vk_ds_size_lt(size_t a, size_t b) { return a < b; }
 #define stbds_arrsetlen(a, n)                                                                   \
     ((vk_ds_size_lt(stbds_arrcap(a), (size_t)(n)) ? stbds_arrsetcap((a), (size_t)(n)), 0 : 0), \
      (a) ? stbds_header(a)->length = (size_t)(n) : 0)
-
-/* splitmix64's finaliser: a bijection on 64-bit integers (each step — xor with a right shift,
- * multiplication by an odd constant — is invertible), so mixed keys are as exact as the keys. */
-static inline uint64_t vk_mix64(uint64_t x) {
-    x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-    x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-    return x ^ (x >> 31);
-}
 
 /* shgeti for look-ups from several threads at once (stb_ds has hmgeti_ts but no sh form): the
  * index of string key k in t, or -1, with temp (a ptrdiff_t) as the scratch; t must not be NULL

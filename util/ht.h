@@ -56,7 +56,7 @@ static inline unsigned vk_ht_hash(const void *key, size_t len) {
     }
     /* the high half folded onto the low one, then one multiply (Fibonacci hashing): its upper
      * 32 bits, whose low bits pick the bucket, depend on every bit of the key; three steps
-     * instead of vk_mix64's seven, on ~1 M look-ups per 5,000 images */
+     * instead of splitmix64's seven, on ~1 M look-ups per 5,000 images */
     h ^= h >> 32;
     return (unsigned)((h * 0x9E3779B97F4A7C15ull) >> 32);
 }
