@@ -270,27 +270,9 @@ static tt_tensor *attention_output(const blip_text_attention *at, tt_tensor *ctx
     return blip_norm_forward(&at->ln, blip_linear_forward_residual(&at->out, merged, residual, train));
 }
 
-/* [B*G, H, L, d] <-> [B, H, G*L, d]: the G beams of an image as extra query rows of its product */
-static tt_tensor *stack_beams(tt_tensor *q, int64_t G) {
-    int64_t s[4];
-    if (tt_shape(q, s, 4) != 4) return NULL;
-    tt_tensor *v = tt_permute(tt_view(q, (int64_t[]){s[0] / G, G, s[1], s[2], s[3]}, 5), (int64_t[]){0, 2, 1, 3, 4}, 5);
-    return tt_reshape(v, (int64_t[]){s[0] / G, s[1], G * s[2], s[3]}, 4);
-}
-
-static tt_tensor *unstack_beams(tt_tensor *ctx, int64_t G) {
-    int64_t s[4];
-    if (tt_shape(ctx, s, 4) != 4) return NULL;
-    tt_tensor *v = tt_permute(tt_view(ctx, (int64_t[]){s[0], s[1], G, s[2] / G, s[3]}, 5), (int64_t[]){0, 2, 1, 3, 4}, 5);
-    return tt_reshape(v, (int64_t[]){s[0] * G, s[1], s[2] / G, s[3]}, 4);
-}
-
-static tt_tensor *cross_attention_rows(const blip_cross_kv *c, int i, tt_tensor *q);
-
-/* softmax(q K^T + mask) V, plus (P t) B_h^T when the value adapter was kept apart */
-static tt_tensor *cross_attention(const blip_cross_kv *c, int i, tt_tensor *q) {
-    if (c->group > 1) return unstack_beams(cross_attention_rows(c, i, stack_beams(q, c->group)), c->group);
-    return cross_attention_rows(c, i, q);
+/* x viewed as in[5], axes 1 and 2 swapped, reshaped to out[4]: the beam axis moved. */
+static tt_tensor *move_beam_axis(tt_tensor *x, const int64_t in[5], const int64_t out[4]) {
+    return tt_reshape(tt_permute(tt_view(x, in, 5), (int64_t[]){0, 2, 1, 3, 4}, 5), out, 4);
 }
 
 static tt_tensor *cross_attention_rows(const blip_cross_kv *c, int i, tt_tensor *q) {
@@ -302,6 +284,18 @@ static tt_tensor *cross_attention_rows(const blip_cross_kv *c, int i, tt_tensor 
     /* [B, H*L, S] @ [B, S, r]: one batched product for all heads */
     tt_tensor *pt = tt_view(tt_bmm(tt_reshape(p, (int64_t[]){B, H * L, S}, 3), c->value_down[i]), (int64_t[]){B, H, L, r}, 4);
     return tt_add(tt_matmul(p, c->value[i]), tt_matmul(pt, c->value_up[i]));
+}
+
+/* softmax(q K^T + mask) V, plus (P t) B_h^T when the value adapter was kept apart. With beams
+ * sharing their image's keys/values (group G), q [B*G, H, L, d] goes in as [B, H, G*L, d]: the
+ * G beams of an image are extra query rows of its product. */
+static tt_tensor *cross_attention(const blip_cross_kv *c, int i, tt_tensor *q) {
+    int64_t G = c->group, s[4];
+    if (G <= 1) return cross_attention_rows(c, i, q);
+    if (tt_shape(q, s, 4) != 4) return NULL;
+    int64_t B = s[0] / G, H = s[1], L = s[2], d = s[3];
+    tt_tensor *stacked = move_beam_axis(q, (int64_t[]){B, G, H, L, d}, (int64_t[]){B, H, G * L, d});
+    return move_beam_axis(cross_attention_rows(c, i, stacked), (int64_t[]){B, H, G, L, d}, (int64_t[]){B * G, H, L, d});
 }
 
 tt_tensor *blip_text_forward(const blip_text *t, const blip_text_args *a) {
