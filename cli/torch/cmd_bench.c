@@ -68,6 +68,12 @@ static void print_ceilings(const double ceiling[2]) {
 
 typedef enum { RUN_VISION, RUN_GREEDY, RUN_BEAM } run_kind;
 
+/* Exact FLOPs of one run: the vision tower, plus the cross K/V and every decoded token and row. */
+static double run_gflop(run_kind k, int batch, int max_length) {
+    double rows = k == RUN_BEAM ? 3.0 * batch : batch;
+    return batch * VISION_GFLOP + (k != RUN_VISION ? batch * CROSS_KV_GFLOP + rows * (max_length - 1) * TOKEN_GFLOP : 0);
+}
+
 static double time_run(blip_captioner *c, run_kind kind, const float *pixels, int batch, int max_length, int64_t **ids_out) {
     double t0 = now();
     if (kind == RUN_VISION) {
@@ -420,20 +426,17 @@ int cmd_bench(int argc, char **argv) {
                     return 1;
                 }
                 if (t < best[k][d]) best[k][d] = t;
-                double rows = k == RUN_BEAM ? 3.0 * batch : batch;
-                double gflop = batch * VISION_GFLOP + (k ? batch * CROSS_KV_GFLOP + rows * (max_length - 1) * TOKEN_GFLOP : 0);
+                double gflop = run_gflop((run_kind)k, batch, max_length);
                 if (gflop / t / round_ceiling[d] > share[k][d]) share[k][d] = gflop / t / round_ceiling[d];
             }
     print_ceilings(ceiling);
     static const char *const names[3] = {"vision tower", "greedy", "beam 3"};
-    double steps = max_length - 1;
     printf("%-13s %-6s %9s %9s %10s %9s %12s   %s\n", "", "dtype", "s/batch", "images/s", "GFLOP/s", "ceiling", "vs HF ref",
            "issue target");
     for (int k = 0; k < nkinds; k++)
         for (int d = 0; d < 2; d++) {
             double t = best[k][d];
-            double rows = k == RUN_BEAM ? 3.0 * batch : batch;
-            double gflop = batch * VISION_GFLOP + (k ? batch * CROSS_KV_GFLOP + rows * steps * TOKEN_GFLOP : 0);
+            double gflop = run_gflop((run_kind)k, batch, max_length);
             double hf = hf_seconds[k][d] * batch / 8.0;
             /* the vision tower's target is a share of the ceiling, captioning's a speed-up over HF */
             double target = k == RUN_VISION ? target_vision_share[d] : target_speedup[k - 1];
