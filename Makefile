@@ -44,11 +44,15 @@ TORCH_DEFS = $(if $(wildcard $(LIBTORCH)/include/gloo/allreduce.h /usr/include/g
              $(if $(wildcard $(LIBTORCH)/lib/libtorch_cuda.so),-DUSE_C10D_NCCL)
 endif
 TORCH_INC += $(TORCH_DEFS)
+# ATen's at::parallel_for is an OpenMP pragma in its header: without -fopenmp the shim's own
+# parallel loops (fused attention, dropout) would run on one thread.
+TORCH_INC += -fopenmp
+TORCH_LIBS += -fopenmp
 
 CORE_LIBS  = -lcjson -lstb -lz -lutf8proc -lm -lpthread
 TEST_LIBS  = -lcriterion
 
-CORE_SRC  = $(wildcard util/*.c eval/*.c data/*.c model/weights/*.c)
+CORE_SRC  = $(wildcard util/*.c eval/*.c data/*.c model/weights/*.c kernels/*.c)
 TORCH_CSRC = $(wildcard model/*.c train/*.c)
 CLI_SRC   = $(wildcard cli/*.c)
 CLI_TORCH_SRC = $(wildcard cli/torch/*.c)

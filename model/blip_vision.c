@@ -52,14 +52,10 @@ static tt_tensor *attention_block(const blip_vision *v, const blip_vision_layer 
     int H = v->cfg.num_attention_heads;
     int64_t shape[3];
     if (tt_shape(x, shape, 3) != 3) return NULL;
-    int64_t B = shape[0], T = shape[1], D = shape[2], d = D / H;
+    int64_t d = shape[2] / H;
     tt_tensor *qkv = blip_linear_forward(&L->qkv, blip_norm_forward(&L->ln1, x), train);
-    /* [B, T, 3, H, d] -> [3, B, H, T, d] */
-    qkv = tt_permute(tt_view(qkv, (int64_t[]){B, T, 3, H, d}, 5), (int64_t[]){2, 0, 3, 1, 4}, 5);
-    /* The scale is folded into q (one multiply on [B,H,T,d] instead of on [B,H,T,T]). */
-    tt_tensor *q = tt_mul_scalar(tt_select(qkv, 0, 0), 1.0 / sqrt((double)d));
-    tt_tensor *ctx = blip_attention(q, tt_select(qkv, 0, 1), tt_select(qkv, 0, 2), NULL, 1.0);
-    return blip_linear_forward_residual(&L->proj, blip_merge_heads(ctx), x, train);
+    tt_tensor *ctx = tt_attention_qkv(qkv, H, 1.0 / sqrt((double)d)); /* [B, T, H*d], heads merged */
+    return blip_linear_forward_residual(&L->proj, ctx, x, train);
 }
 
 static tt_tensor *mlp_block(const blip_vision_layer *L, tt_tensor *x, int train) {

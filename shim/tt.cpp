@@ -6,6 +6,10 @@
 
 #include "shim/tt.h"
 
+extern "C" {
+#include "kernels/attention.h"
+}
+
 #include <torch/torch.h> // first: the nn/optim headers below assume it
 
 #include <ATen/ATen.h>
@@ -868,6 +872,51 @@ tt_tensor *tt_packed_linear_forward(tt_packed_linear *p, tt_tensor *x, tt_tensor
 }
 
 void tt_packed_linear_free(tt_packed_linear *p) { delete p; }
+
+// ---- fused attention (kernels/attention.c) ---------------------------------------------------
+namespace {
+// Query rows per kernel call: their float32 scores (96 x 577 keys: 227 KB) stay in L2 beside the
+// head's packed keys and values.
+constexpr int64_t attention_row_block = 96;
+
+at::Tensor attention_qkv_aten(const at::Tensor &qkv, int64_t B, int64_t T, int64_t H, int64_t d, double scale) {
+    at::Tensor x = qkv.view({B, T, 3, H, d}).permute({2, 0, 3, 1, 4});
+    at::Tensor q = x.select(0, 0) * scale, k = x.select(0, 1), v = x.select(0, 2);
+    at::Tensor p = at::softmax(at::matmul(q, k.transpose(-1, -2)), -1);
+    return at::matmul(p, v).permute({0, 2, 1, 3}).reshape({B, T, H * d});
+}
+} // namespace
+
+tt_tensor *tt_attention_qkv(tt_tensor *qkv, int heads, double scale) {
+    TT_TRY const at::Tensor &x = T(qkv);
+    if (x.dim() != 3 || heads < 1 || x.size(2) % (3 * (int64_t)heads) != 0)
+        throw std::invalid_argument("attention: qkv must be [B, T, 3*H*d] for " + std::to_string(heads) + " heads");
+    int64_t B = x.size(0), S = x.size(1), H = heads, D = x.size(2) / 3, d = D / H;
+    vk_attn_dtype dt = x.scalar_type() == at::kBFloat16 ? VK_ATTN_BF16 : VK_ATTN_F32;
+    bool fused = (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16) && x.is_contiguous() &&
+                 !(at::GradMode::is_enabled() && x.requires_grad()) && x.numel() > 0 && vk_attn_supported(dt);
+    if (!fused) return wrap(attention_qkv_aten(x, B, S, H, d, scale));
+    at::Tensor out = at::empty({B, S, D}, x.options());
+    size_t elem = x.element_size(), packed_bytes = vk_attn_packed_bytes(dt, S, d);
+    int64_t rows = std::min(attention_row_block, S);
+    size_t scratch_bytes = vk_attn_scratch_bytes(dt, rows, S);
+    const char *base = static_cast<const char *>(x.data_ptr());
+    char *dst = static_cast<char *>(out.data_ptr());
+    at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+        at::Tensor buf = at::empty({(int64_t)(packed_bytes + scratch_bytes)}, at::kByte); // 64-byte aligned
+        char *packed = static_cast<char *>(buf.data_ptr()), *scratch = packed + packed_bytes;
+        for (int64_t bh = begin; bh < end; bh++) {
+            int64_t b = bh / H, h = bh % H;
+            const char *row0 = base + (size_t)(b * S * 3 * D + h * d) * elem; // q of token 0, head h
+            vk_attn_pack(dt, row0 + (size_t)D * elem, 3 * D, row0 + (size_t)(2 * D) * elem, 3 * D, S, d, packed);
+            for (int64_t r = 0; r < S; r += rows)
+                vk_attn_rows(dt, row0 + (size_t)(r * 3 * D) * elem, 3 * D, std::min(rows, S - r), packed, S, d, (float)scale,
+                             scratch, dst + (size_t)((b * S + r) * D + h * d) * elem, D);
+        }
+    });
+    return wrap(std::move(out));
+    TT_CATCH(nullptr)
+}
 
 tt_tensor *tt_layer_norm(tt_tensor *x, int ndim_norm, tt_tensor *weight, tt_tensor *bias, double eps) {
     TT_TRY const at::Tensor &xx = T(x);

@@ -195,6 +195,13 @@ typedef struct tt_packed_linear tt_packed_linear;
 tt_packed_linear *tt_packed_linear_new(tt_tensor *weight, tt_tensor *bias);
 tt_tensor *tt_packed_linear_forward(tt_packed_linear *p, tt_tensor *x, tt_tensor *residual);
 void tt_packed_linear_free(tt_packed_linear *p);
+/* Multi-head self-attention over one qkv projection, fused for inference: qkv [B, T, 3*H*d]
+ * (q, k, v side by side, as BLIP's vision qkv layer emits them) -> softmax(scale q k^T) v with
+ * the heads merged, [B, T, H*d], in qkv's dtype (float32 or bf16). Runs kernels/attention.c
+ * (each head's keys and values packed once, scores kept in cache, q and the output read and
+ * written in place) where the CPU has AVX-512 (bf16: AVX512-BF16), qkv is contiguous and no
+ * gradient is needed; otherwise the same through ATen ops. */
+tt_tensor *tt_attention_qkv(tt_tensor *qkv, int heads, double scale);
 /* Over the trailing ndim_norm dims; weight/bias optional. */
 tt_tensor *tt_layer_norm(tt_tensor *x, int ndim_norm, tt_tensor *weight, tt_tensor *bias, double eps);
 tt_tensor *tt_softmax(tt_tensor *x, int dim);

@@ -549,6 +549,53 @@ Test(shim_values, packed_linear_matches_float64_on_bf16_values) {
     tt_scope_end();
 }
 
+/* softmax(scale q k^T) v with heads merged, from float64 ops: the reference for tt_attention_qkv */
+static tt_tensor *attention_f64(tt_tensor *qkv, int64_t B, int64_t T, int64_t H, int64_t d, double scale) {
+    tt_tensor *x = tt_permute(tt_view(tt_to_dtype(qkv, TT_F64), (int64_t[]){B, T, 3, H, d}, 5), (int64_t[]){2, 0, 3, 1, 4}, 5);
+    tt_tensor *scores = tt_mul_scalar(tt_matmul(tt_select(x, 0, 0), tt_transpose(tt_select(x, 0, 1), -1, -2)), scale);
+    tt_tensor *ctx = tt_matmul(tt_softmax(scores, -1), tt_select(x, 0, 2));
+    return tt_reshape(tt_permute(ctx, (int64_t[]){0, 2, 1, 3}, 4), (int64_t[]){B, T, H * d}, 3);
+}
+
+Test(shim_values, fused_attention_matches_float64) {
+    tt_scope_begin();
+    tt_manual_seed(11);
+    static const int64_t shapes[][4] = {{2, 17, 4, 8}, {3, 50, 3, 24}, {1, 1, 2, 16}, {2, 97, 12, 64}}; /* B, T, H, d */
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        int64_t B = shapes[i][0], T = shapes[i][1], H = shapes[i][2], d = shapes[i][3];
+        double scale = 1.0 / sqrt((double)d);
+        tt_tensor *qkv = tt_randn((int64_t[]){B, T, 3 * H * d}, 3, TT_F32);
+        tt_tensor *got = tt_attention_qkv(qkv, (int)H, scale);
+        NOT_NULL(got);
+        cr_assert_eq(tt_dtype_of(got), TT_F32);
+        cr_assert_eq(tt_allclose(tt_to_dtype(got, TT_F64), attention_f64(qkv, B, T, H, d, scale), 1e-5, 1e-5), 1,
+                     "float32, shape %zu", i);
+        tt_tensor *qkv16 = tt_to_dtype(qkv, TT_BF16);
+        tt_tensor *got16 = tt_attention_qkv(qkv16, (int)H, scale);
+        NOT_NULL(got16);
+        cr_assert_eq(tt_dtype_of(got16), TT_BF16);
+        cr_assert_eq(tt_allclose(tt_to_dtype(got16, TT_F64), attention_f64(qkv16, B, T, H, d, scale), 2e-2, 2e-2), 1,
+                     "bf16, shape %zu", i);
+    }
+    /* a non-contiguous input and one that needs a gradient take ATen's ops: same values, and
+     * the gradient reaches qkv */
+    tt_tensor *wide = tt_randn((int64_t[]){2, 9, 2 * 3 * 16}, 3, TT_F32);
+    tt_tensor *part = tt_narrow(wide, 2, 0, 3 * 16);
+    NOT_NULL(tt_attention_qkv(part, 2, 0.25));
+    cr_assert_eq(tt_allclose(tt_to_dtype(tt_attention_qkv(part, 2, 0.25), TT_F64), attention_f64(part, 2, 9, 2, 8, 0.25), 1e-5, 1e-5), 1);
+    tt_tensor *leaf = tt_randn((int64_t[]){2, 9, 3 * 16}, 3, TT_F32);
+    cr_assert_eq(tt_requires_grad(leaf, 1), 0);
+    tt_tensor *y = tt_attention_qkv(leaf, 2, 0.25);
+    NOT_NULL(y);
+    cr_assert_eq(tt_backward(tt_sum(y)), 0, "%s", tt_last_error());
+    cr_assert(tt_has_grad(leaf));
+    /* bad shapes: NULL with a message */
+    cr_assert_null(tt_attention_qkv(tt_randn((int64_t[]){2, 9, 40}, 3, TT_F32), 3, 1.0));
+    cr_assert(strstr(tt_last_error(), "qkv"), "%s", tt_last_error());
+    cr_assert_null(tt_attention_qkv(tt_randn((int64_t[]){9, 48}, 2, TT_F32), 2, 1.0));
+    tt_scope_end();
+}
+
 /* ---- gradients against finite differences ------------------------------------------------ */
 
 static tt_tensor *fn_linear(tt_tensor **in, void *ctx) { return tt_linear(in[0], in[1], in[2]); }
