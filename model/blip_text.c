@@ -161,6 +161,38 @@ static int cross_kv_lowp(const blip_text *t, tt_tensor *enc, blip_cross_kv *out,
     return 0;
 }
 
+/* A layer's value adapter kept apart from its values (the bf16 form): the kernel has no place for it. */
+static int value_adapter_apart(const blip_cross_kv *c) {
+    for (int i = 0; c->value_down && i < c->n; i++)
+        if (c->value_down[i]) return 1;
+    return 0;
+}
+
+/* Pack every layer's keys and values for tt_attention_packed and drop the plain copies; leaves
+ * them as they are where the kernel does not apply. */
+static int pack_cross_kv(blip_cross_kv *c) {
+    tt_tensor **packed = calloc((size_t)c->n + 1, sizeof *packed);
+    if (!packed) return vk_err_set("out of memory");
+    for (int i = 0; i < c->n; i++) {
+        tt_clear_error();
+        packed[i] = tt_persist(tt_attention_pack(c->key[i], c->value[i]));
+        if (!packed[i]) {
+            int failed = tt_last_error()[0] != 0;
+            for (int j = 0; j < i; j++) tt_free(packed[j]);
+            free(packed);
+            return failed ? vk_err_set("cross-attention keys/values: %s", tt_last_error()) : 0;
+        }
+    }
+    c->keys = tt_size(c->key[0], 2);
+    for (int i = 0; i < c->n; i++) {
+        tt_free(c->key[i]);
+        tt_free(c->value[i]);
+        c->key[i] = c->value[i] = NULL;
+    }
+    c->packed = packed;
+    return 0;
+}
+
 int blip_text_cross_kv(const blip_text *t, tt_tensor *enc, tt_tensor *encoder_mask, blip_cross_kv *out, int train) {
     memset(out, 0, sizeof *out);
     if (!t->has_cross) return vk_err_set("this text tower has no cross-attention weights");
@@ -179,6 +211,7 @@ int blip_text_cross_kv(const blip_text *t, tt_tensor *enc, tt_tensor *encoder_ma
             out->value[i] = tt_persist(blip_split_heads(blip_linear_forward(&c->value, enc, train), H));
         }
     }
+    if (!rc && !encoder_mask && !value_adapter_apart(out) && !train && !tt_is_grad_enabled()) rc = pack_cross_kv(out);
     if (encoder_mask && !rc) {
         /* [B, S] 0/1 -> (1 - m) * finfo.min as [B, 1, 1, S] */
         tt_tensor *m = tt_to_dtype(encoder_mask, TT_F32);
@@ -187,7 +220,7 @@ int blip_text_cross_kv(const blip_text *t, tt_tensor *enc, tt_tensor *encoder_ma
     }
     tt_scope_end();
     for (int i = 0; i < n && !rc; i++)
-        if (!out->key[i] || !out->value[i] || (encoder_mask && !out->mask_add))
+        if ((!out->packed && (!out->key[i] || !out->value[i])) || (encoder_mask && !out->mask_add))
             rc = vk_err_set("cross-attention keys/values: %s", tt_last_error());
     if (rc) blip_cross_kv_free(out);
     return rc;
@@ -196,6 +229,8 @@ int blip_text_cross_kv(const blip_text *t, tt_tensor *enc, tt_tensor *encoder_ma
 void blip_cross_kv_free(blip_cross_kv *c) {
     free_pairs(c->key, c->value, c->n);
     free_pairs(c->value_down, c->value_up, c->n);
+    for (int i = 0; c->packed && i < c->n; i++) tt_free(c->packed[i]);
+    free(c->packed);
     for (int i = 0; c->value_bias && i < c->n; i++) tt_free(c->value_bias[i]);
     free(c->value_bias);
     tt_free(c->mask_add);
@@ -205,12 +240,13 @@ void blip_cross_kv_free(blip_cross_kv *c) {
 int blip_cross_kv_select(blip_cross_kv *c, tt_tensor *rows) {
     if (select_rows(c->key, c->n, rows) || select_rows(c->value, c->n, rows)) return -1;
     if (c->value_down && select_rows(c->value_down, c->n, rows)) return -1;
+    if (c->packed && select_rows(c->packed, c->n, rows)) return -1;
     return c->mask_add ? select_rows(&c->mask_add, 1, rows) : 0;
 }
 
 int blip_cross_kv_repeat(blip_cross_kv *c, int64_t group) {
     if (group <= 1) return 0;
-    if (c->value_bias) { /* the bf16 form (cross_kv_lowp) */
+    if (c->value_bias || c->packed) { /* the bf16 form (cross_kv_lowp), or one packed copy per image */
         c->group = group;
         return 0;
     }
@@ -262,10 +298,9 @@ static tt_tensor *self_mask(const blip_text_args *a, int64_t B, int64_t L, int64
     return t;
 }
 
-/* ctx [B, H, L, d]; ctx_bias [D] or NULL (the cross-attention value bias in bf16) */
-static tt_tensor *attention_output(const blip_text_attention *at, tt_tensor *ctx, tt_tensor *ctx_bias,
+/* merged [B, L, H*d]; ctx_bias [D] or NULL (the cross-attention value bias in bf16) */
+static tt_tensor *attention_output(const blip_text_attention *at, tt_tensor *merged, tt_tensor *ctx_bias,
                                    tt_tensor *residual, int train) {
-    tt_tensor *merged = blip_merge_heads(ctx);
     if (ctx_bias) merged = tt_add(merged, ctx_bias);
     return blip_norm_forward(&at->ln, blip_linear_forward_residual(&at->out, merged, residual, train));
 }
@@ -321,9 +356,9 @@ tt_tensor *blip_text_forward(const blip_text *t, const blip_text_args *a) {
     for (int i = 0; i < t->cfg.num_hidden_layers; i++) {
         const blip_text_layer *ly = &t->layers[i];
         if (a->hidden) a->hidden[i] = tt_keep(tt_shallow_clone(x));
-        /* self-attention; the scale is folded into q; x cast once for the three products */
+        /* self-attention; x cast once for the three products */
         tt_tensor *xc = blip_linear_input(&ly->self.query, x);
-        tt_tensor *q = tt_mul_scalar(blip_split_heads(blip_linear_forward(&ly->self.query, xc, a->train), H), scale);
+        tt_tensor *q = blip_split_heads(blip_linear_forward(&ly->self.query, xc, a->train), H);
         tt_tensor *k = blip_split_heads(blip_linear_forward(&ly->self.key, xc, a->train), H);
         tt_tensor *v = blip_split_heads(blip_linear_forward(&ly->self.value, xc, a->train), H);
         if (a->cache) {
@@ -337,11 +372,16 @@ tt_tensor *blip_text_forward(const blip_text *t, const blip_text_args *a) {
             a->cache->key[i] = tt_persist(tt_shallow_clone(k));
             a->cache->value[i] = tt_persist(tt_shallow_clone(v));
         }
-        x = attention_output(&ly->self, blip_attention(q, k, v, mask, 1.0), NULL, x, a->train);
+        /* unmasked (decoding steps, unpadded encoder input): the fused kernel where it applies;
+         * masked: the scale folded into q */
+        tt_tensor *ctx = mask ? blip_merge_heads(blip_attention(tt_mul_scalar(q, scale), k, v, mask, 1.0)) : tt_attention(q, k, v, scale);
+        x = attention_output(&ly->self, ctx, NULL, x, a->train);
         if (a->cross) {
-            tt_tensor *cq = tt_mul_scalar(blip_split_heads(blip_linear_forward(&ly->cross.query, x, a->train), H), scale);
-            tt_tensor *ctx = cross_attention(a->cross, i, cq);
-            x = attention_output(&ly->cross, ctx, a->cross->value_bias ? a->cross->value_bias[i] : NULL, x, a->train);
+            const blip_cross_kv *c = a->cross;
+            tt_tensor *cq = blip_split_heads(blip_linear_forward(&ly->cross.query, x, a->train), H);
+            ctx = c->packed ? tt_attention_packed(cq, c->packed[i], c->keys, scale)
+                            : blip_merge_heads(cross_attention(c, i, tt_mul_scalar(cq, scale)));
+            x = attention_output(&ly->cross, ctx, c->value_bias ? c->value_bias[i] : NULL, x, a->train);
         }
         tt_tensor *h = tt_gelu(blip_linear_forward(&ly->intermediate, x, a->train));
         x = blip_norm_forward(&ly->output_ln, blip_linear_forward_residual(&ly->output, h, x, a->train));

@@ -55,6 +55,11 @@ typedef struct {
     tt_tensor **value_down;   /* [B, S, r] per layer: dropout(enc) A^T of the value adapter, or NULL */
     tt_tensor **value_up;     /* [H, r, d] per layer: scale * B per head (with value_down) */
     int64_t group;            /* decoder rows per encoder row (beams sharing one image); 0 or 1: one */
+    /* Inference without a mask or a separate value adapter: per layer, key and value packed
+     * once for the fused kernel ([B, H, bytes], tt_attention_pack; key/value are then freed),
+     * read at every decoding step. NULL otherwise (and where the kernel does not apply). */
+    tt_tensor **packed;
+    int64_t keys;             /* S, with packed */
 } blip_cross_kv;
 int blip_text_cross_kv(const blip_text *t, tt_tensor *encoder_states, tt_tensor *encoder_mask, blip_cross_kv *out,
                        int train);
@@ -62,9 +67,9 @@ void blip_cross_kv_free(blip_cross_kv *c);
 /* Reorder / repeat the rows (beam search): rows = index [B'] (i64) into the batch. */
 int blip_cross_kv_select(blip_cross_kv *c, tt_tensor *rows);
 /* Beam search: serve `group` consecutive decoder rows (an image's beams) from each encoder row.
- * bf16 keeps one copy per image and stacks its beams' queries as extra rows of one product
- * (the keys and values are read once per step instead of once per beam); float32 repeats the
- * rows, as transformers does, so its products and ids stay the reference's. */
+ * Packed keys/values and bf16 keep one copy per image and stack its beams' queries as extra rows
+ * of one product (the keys and values are read once per step instead of once per beam); the
+ * float32 ATen path repeats the rows, as transformers does. */
 int blip_cross_kv_repeat(blip_cross_kv *c, int64_t group);
 
 /* Self-attention key/value cache for incremental decoding. */

@@ -879,39 +879,118 @@ namespace {
 // head's packed keys and values.
 constexpr int64_t attention_row_block = 96;
 
-at::Tensor attention_qkv_aten(const at::Tensor &qkv, int64_t B, int64_t T, int64_t H, int64_t d, double scale) {
-    at::Tensor x = qkv.view({B, T, 3, H, d}).permute({2, 0, 3, 1, 4});
-    at::Tensor q = x.select(0, 0) * scale, k = x.select(0, 1), v = x.select(0, 2);
-    at::Tensor p = at::softmax(at::matmul(q, k.transpose(-1, -2)), -1);
-    return at::matmul(p, v).permute({0, 2, 1, 3}).reshape({B, T, H * d});
+vk_attn_dtype attention_dtype(const at::Tensor &t) { return t.scalar_type() == at::kBFloat16 ? VK_ATTN_BF16 : VK_ATTN_F32; }
+
+// The kernel applies: float32 or bf16, rows with unit stride along the head dim, no autograd.
+bool attention_fusable(const at::Tensor &t) {
+    return (t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16) && t.dim() == 4 && t.stride(3) == 1 &&
+           t.numel() > 0 && !(at::GradMode::is_enabled() && t.requires_grad()) && vk_attn_supported(attention_dtype(t));
 }
+
+void check_heads(const at::Tensor &t, const char *what) {
+    if (t.dim() != 4) throw std::invalid_argument(std::string("attention: ") + what + " must be [B, H, tokens, d]");
+}
+
+// [B, H, L, d] -> [B, L, H*d]
+at::Tensor merge_heads(const at::Tensor &x) { return x.transpose(1, 2).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)}); }
 } // namespace
 
-tt_tensor *tt_attention_qkv(tt_tensor *qkv, int heads, double scale) {
-    TT_TRY const at::Tensor &x = T(qkv);
-    if (x.dim() != 3 || heads < 1 || x.size(2) % (3 * (int64_t)heads) != 0)
-        throw std::invalid_argument("attention: qkv must be [B, T, 3*H*d] for " + std::to_string(heads) + " heads");
-    int64_t B = x.size(0), S = x.size(1), H = heads, D = x.size(2) / 3, d = D / H;
-    vk_attn_dtype dt = x.scalar_type() == at::kBFloat16 ? VK_ATTN_BF16 : VK_ATTN_F32;
-    bool fused = (x.scalar_type() == at::kFloat || x.scalar_type() == at::kBFloat16) && x.is_contiguous() &&
-                 !(at::GradMode::is_enabled() && x.requires_grad()) && x.numel() > 0 && vk_attn_supported(dt);
-    if (!fused) return wrap(attention_qkv_aten(x, B, S, H, d, scale));
-    at::Tensor out = at::empty({B, S, D}, x.options());
-    size_t elem = x.element_size(), packed_bytes = vk_attn_packed_bytes(dt, S, d);
-    int64_t rows = std::min(attention_row_block, S);
+tt_tensor *tt_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, double scale) {
+    TT_TRY const at::Tensor &qq = T(q), &kk = T(k), &vv = T(v);
+    check_heads(qq, "q");
+    check_heads(kk, "k");
+    check_heads(vv, "v");
+    int64_t B = qq.size(0), H = qq.size(1), L = qq.size(2), d = qq.size(3), S = kk.size(2);
+    if (kk.size(0) != B || kk.size(1) != H || kk.size(3) != d || vv.sizes() != kk.sizes())
+        throw std::invalid_argument("attention: q, k and v disagree in batch, heads or head size");
+    bool fused = attention_fusable(qq) && attention_fusable(kk) && attention_fusable(vv) &&
+                 kk.scalar_type() == qq.scalar_type() && vv.scalar_type() == qq.scalar_type();
+    if (!fused) {
+        at::Tensor p = at::softmax(at::matmul(qq * scale, kk.transpose(-1, -2)), -1);
+        return wrap(merge_heads(at::matmul(p, vv)));
+    }
+    vk_attn_dtype dt = attention_dtype(qq);
+    at::Tensor out = at::empty({B, L, H * d}, qq.options());
+    size_t elem = qq.element_size(), packed_bytes = vk_attn_packed_bytes(dt, S, d);
+    int64_t rows = std::min(attention_row_block, L);
     size_t scratch_bytes = vk_attn_scratch_bytes(dt, rows, S);
-    const char *base = static_cast<const char *>(x.data_ptr());
-    char *dst = static_cast<char *>(out.data_ptr());
+    const char *qp = static_cast<const char *>(qq.data_ptr()), *kp = static_cast<const char *>(kk.data_ptr()),
+               *vp = static_cast<const char *>(vv.data_ptr());
+    char *op = static_cast<char *>(out.data_ptr());
     at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
         at::Tensor buf = at::empty({(int64_t)(packed_bytes + scratch_bytes)}, at::kByte); // 64-byte aligned
         char *packed = static_cast<char *>(buf.data_ptr()), *scratch = packed + packed_bytes;
         for (int64_t bh = begin; bh < end; bh++) {
             int64_t b = bh / H, h = bh % H;
-            const char *row0 = base + (size_t)(b * S * 3 * D + h * d) * elem; // q of token 0, head h
-            vk_attn_pack(dt, row0 + (size_t)D * elem, 3 * D, row0 + (size_t)(2 * D) * elem, 3 * D, S, d, packed);
-            for (int64_t r = 0; r < S; r += rows)
-                vk_attn_rows(dt, row0 + (size_t)(r * 3 * D) * elem, 3 * D, std::min(rows, S - r), packed, S, d, (float)scale,
-                             scratch, dst + (size_t)((b * S + r) * D + h * d) * elem, D);
+            vk_attn_pack(dt, kp + (b * kk.stride(0) + h * kk.stride(1)) * elem, kk.stride(2),
+                         vp + (b * vv.stride(0) + h * vv.stride(1)) * elem, vv.stride(2), S, d, packed);
+            for (int64_t r = 0; r < L; r += rows)
+                vk_attn_rows(dt, qp + (b * qq.stride(0) + h * qq.stride(1) + r * qq.stride(2)) * elem, qq.stride(2),
+                             std::min(rows, L - r), packed, S, d, (float)scale, scratch,
+                             op + ((b * L + r) * H * d + h * d) * elem, H * d);
+        }
+    });
+    return wrap(std::move(out));
+    TT_CATCH(nullptr)
+}
+
+tt_tensor *tt_attention_pack(tt_tensor *k, tt_tensor *v) {
+    TT_TRY const at::Tensor &kk = T(k), &vv = T(v);
+    check_heads(kk, "k");
+    if (vv.sizes() != kk.sizes() || vv.scalar_type() != kk.scalar_type())
+        throw std::invalid_argument("attention: k and v differ in shape or dtype");
+    if (!attention_fusable(kk) || !attention_fusable(vv)) return nullptr;
+    int64_t B = kk.size(0), H = kk.size(1), S = kk.size(2), d = kk.size(3);
+    vk_attn_dtype dt = attention_dtype(kk);
+    int64_t bytes = (int64_t)vk_attn_packed_bytes(dt, S, d);
+    at::Tensor out = at::empty({B, H, bytes}, at::kByte); // every head's block a 64-byte multiple
+    size_t elem = kk.element_size();
+    const char *kp = static_cast<const char *>(kk.data_ptr()), *vp = static_cast<const char *>(vv.data_ptr());
+    char *op = static_cast<char *>(out.data_ptr());
+    at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t bh = begin; bh < end; bh++) {
+            int64_t b = bh / H, h = bh % H;
+            vk_attn_pack(dt, kp + (b * kk.stride(0) + h * kk.stride(1)) * elem, kk.stride(2),
+                         vp + (b * vv.stride(0) + h * vv.stride(1)) * elem, vv.stride(2), S, d, op + bh * bytes);
+        }
+    });
+    return wrap(std::move(out));
+    TT_CATCH(nullptr)
+}
+
+tt_tensor *tt_attention_packed(tt_tensor *q, tt_tensor *packed, int64_t keys, double scale) {
+    TT_TRY const at::Tensor &qq = T(q), &pk = T(packed);
+    check_heads(qq, "q");
+    int64_t BG = qq.size(0), H = qq.size(1), L = qq.size(2), d = qq.size(3), S = keys;
+    if (!attention_fusable(qq)) throw std::invalid_argument("attention: packed keys/values need a float32 or bf16 q without gradient on an AVX-512 CPU");
+    vk_attn_dtype dt = attention_dtype(qq);
+    int64_t bytes = (int64_t)vk_attn_packed_bytes(dt, S, d);
+    if (pk.dim() != 3 || pk.scalar_type() != at::kByte || pk.size(1) != H || pk.size(2) != bytes || !pk.is_contiguous() ||
+        pk.size(0) < 1 || BG % pk.size(0) != 0)
+        throw std::invalid_argument("attention: packed keys/values do not match q (heads, head size, " + std::to_string(S) +
+                                    " keys, dtype) or its batch is not a divisor of q's");
+    int64_t B = pk.size(0), G = BG / B;
+    at::Tensor out = at::empty({BG, L, H * d}, qq.options());
+    size_t elem = qq.element_size();
+    // with one token per row, the G rows that share an image are one kernel call (stride: a row)
+    int64_t calls = L == 1 ? 1 : G, rows = L == 1 ? G : L, ldq = L == 1 ? qq.stride(0) : qq.stride(2);
+    int64_t block = std::min(attention_row_block, rows);
+    size_t scratch_bytes = vk_attn_scratch_bytes(dt, block, S);
+    const char *qp = static_cast<const char *>(qq.data_ptr()), *pp = static_cast<const char *>(pk.data_ptr());
+    char *op = static_cast<char *>(out.data_ptr());
+    at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+        at::Tensor buf = at::empty({(int64_t)scratch_bytes}, at::kByte);
+        for (int64_t bh = begin; bh < end; bh++) {
+            int64_t b = bh / H, h = bh % H;
+            for (int64_t c = 0; c < calls; c++) {
+                int64_t row0 = b * G + (L == 1 ? 0 : c); // q's batch row of this call's first query
+                for (int64_t r = 0; r < rows; r += block) {
+                    int64_t n = std::min(block, rows - r);
+                    const char *qr = qp + (row0 * qq.stride(0) + h * qq.stride(1)) * elem + r * ldq * elem;
+                    char *orow = op + ((row0 * L + r) * H * d + h * d) * elem; // rows of out are H*d apart either way
+                    vk_attn_rows(dt, qr, ldq, n, pp + bh * bytes, S, d, (float)scale, buf.data_ptr(), orow, H * d);
+                }
+            }
         }
     });
     return wrap(std::move(out));

@@ -195,13 +195,20 @@ typedef struct tt_packed_linear tt_packed_linear;
 tt_packed_linear *tt_packed_linear_new(tt_tensor *weight, tt_tensor *bias);
 tt_tensor *tt_packed_linear_forward(tt_packed_linear *p, tt_tensor *x, tt_tensor *residual);
 void tt_packed_linear_free(tt_packed_linear *p);
-/* Multi-head self-attention over one qkv projection, fused for inference: qkv [B, T, 3*H*d]
- * (q, k, v side by side, as BLIP's vision qkv layer emits them) -> softmax(scale q k^T) v with
- * the heads merged, [B, T, H*d], in qkv's dtype (float32 or bf16). Runs kernels/attention.c
- * (each head's keys and values packed once, scores kept in cache, q and the output read and
- * written in place) where the CPU has AVX-512 (bf16: AVX512-BF16), qkv is contiguous and no
- * gradient is needed; otherwise the same through ATen ops. */
-tt_tensor *tt_attention_qkv(tt_tensor *qkv, int heads, double scale);
+/* Multi-head attention without a mask, fused for inference: softmax(scale q k^T) v for q
+ * [B, H, L, d] and k, v [B, H, S, d] (views with any strides, e.g. heads split from a projection),
+ * returned with the heads merged, [B, L, H*d], in q's dtype (float32 or bf16). Runs
+ * kernels/attention.c (each head's keys and values packed once, the scores kept in cache, q read
+ * and the output written in place) where the CPU has AVX-512 (bf16: AVX512-BF16), each input has
+ * unit stride along d and none needs a gradient; otherwise the same through ATen ops. */
+tt_tensor *tt_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, double scale);
+/* Keys and values [B, H, S, d] packed once for many tt_attention_packed calls (decoding reads the
+ * same image tokens at every step): [B, H, bytes] u8. NULL with no error set where the kernel does
+ * not apply (see tt_attention; callers keep the ATen path), NULL with an error for bad arguments. */
+tt_tensor *tt_attention_pack(tt_tensor *k, tt_tensor *v);
+/* tt_attention for q [B*G, H, L, d] against packed keys/values of B rows and S keys: rows
+ * b*G .. b*G+G-1 of q (an image's beams) all attend to row b. Returns [B*G, L, H*d]. */
+tt_tensor *tt_attention_packed(tt_tensor *q, tt_tensor *packed, int64_t keys, double scale);
 /* Over the trailing ndim_norm dims; weight/bias optional. */
 tt_tensor *tt_layer_norm(tt_tensor *x, int ndim_norm, tt_tensor *weight, tt_tensor *bias, double eps);
 tt_tensor *tt_softmax(tt_tensor *x, int dim);

@@ -2,6 +2,7 @@
  * blip-tiny captioning fixture: ids exact (with and without a prompt, ragged prompts), greedy
  * per-step scores within the fixture's atol, beam sequence scores. The kwargs of each case are
  * read from expected.json. */
+#include "kernels/attention.h"
 #include "model/blip_caption.h"
 #include "model/blip_generate.h"
 #include "tests/torch/expect.h"
@@ -233,8 +234,9 @@ static double max_abs_diff(tt_tensor *a, tt_tensor *b) {
 }
 
 /* Decoder hidden states for G beams per image: from keys/values repeated per beam (as
- * transformers) and from one copy per image with the beams stacked as query rows (bf16 beam
- * search) — the same numbers up to the products' rounding. */
+ * transformers, through ATen's ops) and from one copy per image with the beams stacked as query
+ * rows (beam search: packed for the fused kernel where it applies) — the same numbers up to the
+ * products' rounding. */
 static void beams_share_cross_kv(tt_dtype dt, double tol) {
     const int64_t G = 3, L = 4;
     cr_assert_eq(blip_caption_set_dtype(model, dt), 0, "%s", vk_err_msg());
@@ -244,8 +246,12 @@ static void beams_share_cross_kv(tt_dtype dt, double tol) {
     tt_scope_begin();
     tt_tensor *ids = tt_from_data(tok, (int64_t[]){R, L}, 2, TT_I64);
     blip_cross_kv repeated, stacked;
+    int grad = tt_set_grad_enabled(1); /* keys/values are packed only for inference without autograd */
     cr_assert_eq(blip_text_cross_kv(&model->text, image_embeds, NULL, &repeated, 0), 0, "%s", vk_err_msg());
+    cr_assert_null(repeated.packed);
+    tt_set_grad_enabled(0);
     cr_assert_eq(blip_text_cross_kv(&model->text, image_embeds, NULL, &stacked, 0), 0, "%s", vk_err_msg());
+    cr_assert_eq(stacked.packed != NULL, vk_attn_supported(dt == TT_BF16 ? VK_ATTN_BF16 : VK_ATTN_F32));
     int64_t *rows = malloc(sizeof(int64_t) * (size_t)R);
     for (int64_t r = 0; r < R; r++) rows[r] = r / G;
     cr_assert_eq(blip_cross_kv_select(&repeated, tt_from_data(rows, (int64_t[]){R}, 1, TT_I64)), 0);
@@ -259,6 +265,7 @@ static void beams_share_cross_kv(tt_dtype dt, double tol) {
     cr_assert(diff <= tol, "%s: stacked beams differ from repeated rows by %g (tolerance %g)", tt_dtype_name(dt), diff, tol);
     blip_cross_kv_free(&repeated);
     blip_cross_kv_free(&stacked);
+    tt_set_grad_enabled(grad);
     tt_scope_end();
     free(rows);
     free(tok);

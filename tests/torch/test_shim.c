@@ -549,50 +549,90 @@ Test(shim_values, packed_linear_matches_float64_on_bf16_values) {
     tt_scope_end();
 }
 
-/* softmax(scale q k^T) v with heads merged, from float64 ops: the reference for tt_attention_qkv */
-static tt_tensor *attention_f64(tt_tensor *qkv, int64_t B, int64_t T, int64_t H, int64_t d, double scale) {
-    tt_tensor *x = tt_permute(tt_view(tt_to_dtype(qkv, TT_F64), (int64_t[]){B, T, 3, H, d}, 5), (int64_t[]){2, 0, 3, 1, 4}, 5);
-    tt_tensor *scores = tt_mul_scalar(tt_matmul(tt_select(x, 0, 0), tt_transpose(tt_select(x, 0, 1), -1, -2)), scale);
-    tt_tensor *ctx = tt_matmul(tt_softmax(scores, -1), tt_select(x, 0, 2));
-    return tt_reshape(tt_permute(ctx, (int64_t[]){0, 2, 1, 3}, 4), (int64_t[]){B, T, H * d}, 3);
+/* softmax(scale q k^T) v with heads merged ([B, L, H*d]), from float64 ops: the reference for
+ * the fused attention. q [B, H, L, d], k and v [B', H, S, d] with B a multiple of B' (rows b*G ..
+ * b*G+G-1 of q attend to row b of k and v). */
+static tt_tensor *attention_f64(tt_tensor *q, tt_tensor *k, tt_tensor *v, double scale) {
+    int64_t G = tt_size(q, 0) / tt_size(k, 0);
+    tt_tensor *k64 = tt_repeat_interleave(tt_to_dtype(k, TT_F64), G, 0), *v64 = tt_repeat_interleave(tt_to_dtype(v, TT_F64), G, 0);
+    tt_tensor *scores = tt_mul_scalar(tt_matmul(tt_to_dtype(q, TT_F64), tt_transpose(k64, -1, -2)), scale);
+    tt_tensor *ctx = tt_matmul(tt_softmax(scores, -1), v64);
+    return tt_reshape(tt_transpose(ctx, 1, 2), (int64_t[]){tt_size(q, 0), tt_size(q, 2), -1}, 3);
+}
+
+/* q, k, v [B, H, T, d] as the vision tower makes them: views into one [B, T, 3*H*d] projection */
+static void qkv_views(tt_tensor *qkv, int64_t H, tt_tensor **q, tt_tensor **k, tt_tensor **v) {
+    int64_t B = tt_size(qkv, 0), T = tt_size(qkv, 1), d = tt_size(qkv, 2) / (3 * H);
+    tt_tensor *x = tt_permute(tt_view(qkv, (int64_t[]){B, T, 3, H, d}, 5), (int64_t[]){2, 0, 3, 1, 4}, 5);
+    *q = tt_select(x, 0, 0);
+    *k = tt_select(x, 0, 1);
+    *v = tt_select(x, 0, 2);
 }
 
 Test(shim_values, fused_attention_matches_float64) {
     tt_scope_begin();
     tt_manual_seed(11);
     static const int64_t shapes[][4] = {{2, 17, 4, 8}, {3, 50, 3, 24}, {1, 1, 2, 16}, {2, 97, 12, 64}}; /* B, T, H, d */
-    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
-        int64_t B = shapes[i][0], T = shapes[i][1], H = shapes[i][2], d = shapes[i][3];
-        double scale = 1.0 / sqrt((double)d);
-        tt_tensor *qkv = tt_randn((int64_t[]){B, T, 3 * H * d}, 3, TT_F32);
-        tt_tensor *got = tt_attention_qkv(qkv, (int)H, scale);
-        NOT_NULL(got);
-        cr_assert_eq(tt_dtype_of(got), TT_F32);
-        cr_assert_eq(tt_allclose(tt_to_dtype(got, TT_F64), attention_f64(qkv, B, T, H, d, scale), 1e-5, 1e-5), 1,
-                     "float32, shape %zu", i);
-        tt_tensor *qkv16 = tt_to_dtype(qkv, TT_BF16);
-        tt_tensor *got16 = tt_attention_qkv(qkv16, (int)H, scale);
-        NOT_NULL(got16);
-        cr_assert_eq(tt_dtype_of(got16), TT_BF16);
-        cr_assert_eq(tt_allclose(tt_to_dtype(got16, TT_F64), attention_f64(qkv16, B, T, H, d, scale), 2e-2, 2e-2), 1,
-                     "bf16, shape %zu", i);
-    }
-    /* a non-contiguous input and one that needs a gradient take ATen's ops: same values, and
-     * the gradient reaches qkv */
-    tt_tensor *wide = tt_randn((int64_t[]){2, 9, 2 * 3 * 16}, 3, TT_F32);
-    tt_tensor *part = tt_narrow(wide, 2, 0, 3 * 16);
-    NOT_NULL(tt_attention_qkv(part, 2, 0.25));
-    cr_assert_eq(tt_allclose(tt_to_dtype(tt_attention_qkv(part, 2, 0.25), TT_F64), attention_f64(part, 2, 9, 2, 8, 0.25), 1e-5, 1e-5), 1);
-    tt_tensor *leaf = tt_randn((int64_t[]){2, 9, 3 * 16}, 3, TT_F32);
+    static const tt_dtype dts[] = {TT_F32, TT_BF16};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)
+        for (int j = 0; j < 2; j++) {
+            int64_t B = shapes[i][0], T = shapes[i][1], H = shapes[i][2], d = shapes[i][3];
+            double scale = 1.0 / sqrt((double)d), tol = dts[j] == TT_F32 ? 1e-5 : 2e-2;
+            tt_tensor *q, *k, *v;
+            qkv_views(tt_to_dtype(tt_randn((int64_t[]){B, T, 3 * H * d}, 3, TT_F32), dts[j]), H, &q, &k, &v);
+            tt_tensor *got = tt_attention(q, k, v, scale);
+            NOT_NULL(got);
+            cr_assert_eq(tt_dtype_of(got), dts[j]);
+            cr_assert_eq(tt_allclose(tt_to_dtype(got, TT_F64), attention_f64(q, k, v, scale), tol, tol), 1, "shape %zu %s", i,
+                         tt_dtype_name(dts[j]));
+        }
+    /* inputs that need a gradient take ATen's ops: the same values, and the gradient reaches them */
+    tt_tensor *leaf = tt_randn((int64_t[]){2, 9, 3 * 16}, 3, TT_F32), *q, *k, *v;
     cr_assert_eq(tt_requires_grad(leaf, 1), 0);
-    tt_tensor *y = tt_attention_qkv(leaf, 2, 0.25);
+    qkv_views(leaf, 2, &q, &k, &v);
+    tt_tensor *y = tt_attention(q, k, v, 0.25);
     NOT_NULL(y);
+    cr_assert_eq(tt_allclose(tt_to_dtype(tt_detach(y), TT_F64), attention_f64(q, k, v, 0.25), 1e-5, 1e-5), 1);
     cr_assert_eq(tt_backward(tt_sum(y)), 0, "%s", tt_last_error());
     cr_assert(tt_has_grad(leaf));
-    /* bad shapes: NULL with a message */
-    cr_assert_null(tt_attention_qkv(tt_randn((int64_t[]){2, 9, 40}, 3, TT_F32), 3, 1.0));
-    cr_assert(strstr(tt_last_error(), "qkv"), "%s", tt_last_error());
-    cr_assert_null(tt_attention_qkv(tt_randn((int64_t[]){9, 48}, 2, TT_F32), 2, 1.0));
+    /* mismatched shapes: NULL with a message */
+    cr_assert_null(tt_attention(tt_randn((int64_t[]){2, 3, 4, 8}, 4, TT_F32), tt_randn((int64_t[]){2, 3, 5, 6}, 4, TT_F32),
+                                tt_randn((int64_t[]){2, 3, 5, 6}, 4, TT_F32), 1.0));
+    cr_assert(strstr(tt_last_error(), "disagree"), "%s", tt_last_error());
+    cr_assert_null(tt_attention(tt_randn((int64_t[]){9, 48}, 2, TT_F32), k, v, 1.0));
+    tt_scope_end();
+}
+
+Test(shim_values, packed_keys_values_serve_groups_of_rows) {
+    tt_scope_begin();
+    tt_manual_seed(12);
+    static const tt_dtype dts[] = {TT_F32, TT_BF16};
+    static const int64_t groups_tokens[][2] = {{1, 1}, {3, 1}, {1, 4}, {3, 2}}; /* G, L */
+    const int64_t B = 2, H = 3, S = 41, d = 24;
+    for (int j = 0; j < 2; j++) {
+        /* keys and values as the decoder keeps them: split from [B, S, H*d] projections */
+        tt_tensor *k = tt_transpose(tt_view(tt_to_dtype(tt_randn((int64_t[]){B, S, H * d}, 3, TT_F32), dts[j]), (int64_t[]){B, S, H, d}, 4), 1, 2);
+        tt_tensor *v = tt_transpose(tt_view(tt_to_dtype(tt_randn((int64_t[]){B, S, H * d}, 3, TT_F32), dts[j]), (int64_t[]){B, S, H, d}, 4), 1, 2);
+        tt_clear_error();
+        tt_tensor *packed = tt_attention_pack(k, v);
+        if (!packed && !tt_last_error()[0] && !__builtin_cpu_supports("avx512f")) continue; /* no kernel on this CPU */
+        NOT_NULL(packed);
+        for (size_t i = 0; i < sizeof groups_tokens / sizeof groups_tokens[0]; i++) {
+            int64_t G = groups_tokens[i][0], L = groups_tokens[i][1];
+            tt_tensor *q = tt_transpose(tt_view(tt_to_dtype(tt_randn((int64_t[]){B * G, L, H * d}, 3, TT_F32), dts[j]), (int64_t[]){B * G, L, H, d}, 4), 1, 2);
+            tt_tensor *got = tt_attention_packed(q, packed, S, 0.2);
+            NOT_NULL(got);
+            cr_assert_eq(tt_size(got, 0), B * G);
+            cr_assert_eq(tt_size(got, 1), L);
+            double tol = dts[j] == TT_F32 ? 1e-5 : 2e-2;
+            cr_assert_eq(tt_allclose(tt_to_dtype(got, TT_F64), attention_f64(q, k, v, 0.2), tol, tol), 1, "%s G %ld L %ld",
+                         tt_dtype_name(dts[j]), (long)G, (long)L);
+        }
+        /* a q whose batch is not a multiple of the packed rows, or of another head size: refused */
+        cr_assert_null(tt_attention_packed(tt_to_dtype(tt_randn((int64_t[]){3, H, 1, d}, 4, TT_F32), dts[j]), packed, S, 1.0));
+        cr_assert(strstr(tt_last_error(), "packed"), "%s", tt_last_error());
+        cr_assert_null(tt_attention_packed(tt_to_dtype(tt_randn((int64_t[]){2, H, 1, d + 2}, 4, TT_F32), dts[j]), packed, S, 1.0));
+    }
     tt_scope_end();
 }
 
