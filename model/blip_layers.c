@@ -127,6 +127,11 @@ tt_tensor *blip_norm_forward(const blip_norm *n, tt_tensor *x) {
     return tt_layer_norm(x, 1, n->weight, n->bias, n->eps);
 }
 
+tt_tensor *blip_norm_forward_into(const blip_norm *n, tt_tensor *x, const blip_linear *next) {
+    if (blip_linear_dtype(next) != TT_BF16 || tt_dtype_of(x) != TT_F32) return blip_norm_forward(n, x);
+    return tt_layer_norm_bf16(x, n->weight, n->bias, n->eps);
+}
+
 tt_tensor *blip_split_heads(tt_tensor *x, int heads) {
     int64_t shape[3];
     if (tt_shape(x, shape, 3) != 3) return NULL; /* NULL input: its error is already set */

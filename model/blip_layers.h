@@ -58,6 +58,9 @@ tt_tensor *blip_linear_input(const blip_linear *l, tt_tensor *x);
  * replacing weight or bias. */
 int blip_linear_set_dtype(blip_linear *l, tt_dtype dt);
 tt_tensor *blip_norm_forward(const blip_norm *n, tt_tensor *x);
+/* A LayerNorm whose only consumer is the linear `next`, in next's compute dtype: bf16 is rounded
+ * as the norm writes it (one pass instead of a float32 result and a cast). */
+tt_tensor *blip_norm_forward_into(const blip_norm *n, tt_tensor *x, const blip_linear *next);
 
 /* [B, T, H*d] -> [B, H, T, d] and back. */
 tt_tensor *blip_split_heads(tt_tensor *x, int heads);

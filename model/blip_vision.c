@@ -53,7 +53,7 @@ static tt_tensor *attention_block(const blip_vision *v, const blip_vision_layer 
     int64_t shape[3];
     if (tt_shape(x, shape, 3) != 3) return NULL;
     int64_t B = shape[0], T = shape[1], D = shape[2], d = D / H;
-    tt_tensor *qkv = blip_linear_forward(&L->qkv, blip_norm_forward(&L->ln1, x), train);
+    tt_tensor *qkv = blip_linear_forward(&L->qkv, blip_norm_forward_into(&L->ln1, x, &L->qkv), train);
     /* [B, T, 3, H, d] -> [3, B, H, T, d]: views, read in place by the fused attention */
     qkv = tt_permute(tt_view(qkv, (int64_t[]){B, T, 3, H, d}, 5), (int64_t[]){2, 0, 3, 1, 4}, 5);
     tt_tensor *ctx = tt_attention(tt_select(qkv, 0, 0), tt_select(qkv, 0, 1), tt_select(qkv, 0, 2), 1.0 / sqrt((double)d));
@@ -61,7 +61,7 @@ static tt_tensor *attention_block(const blip_vision *v, const blip_vision_layer 
 }
 
 static tt_tensor *mlp_block(const blip_vision_layer *L, tt_tensor *x, int train) {
-    tt_tensor *h = tt_gelu(blip_linear_forward(&L->fc1, blip_norm_forward(&L->ln2, x), train));
+    tt_tensor *h = tt_gelu(blip_linear_forward(&L->fc1, blip_norm_forward_into(&L->ln2, x, &L->fc1), train));
     return blip_linear_forward_residual(&L->fc2, h, x, train);
 }
 

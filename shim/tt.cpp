@@ -8,6 +8,7 @@
 
 extern "C" {
 #include "kernels/attention.h"
+#include "kernels/layer_norm.h"
 }
 
 #include <torch/torch.h> // first: the nn/optim headers below assume it
@@ -994,6 +995,30 @@ tt_tensor *tt_attention_packed(tt_tensor *q, tt_tensor *packed, int64_t keys, do
         }
     });
     return wrap(std::move(out));
+    TT_CATCH(nullptr)
+}
+
+tt_tensor *tt_layer_norm_bf16(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, double eps) {
+    TT_TRY const at::Tensor &xx = T(x);
+    if (xx.dim() < 1) throw std::invalid_argument("layer_norm: a 0-d tensor has no features to normalise");
+    int64_t n = xx.size(-1);
+    for (const tt_tensor *p : {weight, bias})
+        if (p && (T(p).dim() != 1 || T(p).size(0) != n))
+            throw std::invalid_argument("layer_norm: weight and bias must have the " + std::to_string(n) + " features of x");
+    auto plain = [](const tt_tensor *p) {
+        return !p || (T(p).scalar_type() == at::kFloat && T(p).is_contiguous() && !(at::GradMode::is_enabled() && T(p).requires_grad()));
+    };
+    bool fused = xx.scalar_type() == at::kFloat && xx.is_contiguous() && xx.numel() > 0 && plain(x) && plain(weight) &&
+                 plain(bias) && vk_layer_norm_bf16_supported();
+    if (!fused) return wrap(at::layer_norm(xx, {n}, opt(weight), opt(bias), eps).to(at::kBFloat16));
+    at::Tensor y = at::empty(xx.sizes(), xx.options().dtype(at::kBFloat16));
+    const float *xp = xx.data_ptr<float>(), *wp = weight ? T(weight).data_ptr<float>() : nullptr,
+                *bp = bias ? T(bias).data_ptr<float>() : nullptr;
+    uint16_t *yp = reinterpret_cast<uint16_t *>(y.data_ptr());
+    at::parallel_for(0, xx.numel() / n, 16, [&](int64_t begin, int64_t end) {
+        vk_layer_norm_bf16(xp + begin * n, end - begin, n, wp, bp, (float)eps, yp + begin * n);
+    });
+    return wrap(std::move(y));
     TT_CATCH(nullptr)
 }
 

@@ -211,6 +211,11 @@ tt_tensor *tt_attention_pack(tt_tensor *k, tt_tensor *v);
 tt_tensor *tt_attention_packed(tt_tensor *q, tt_tensor *packed, int64_t keys, double scale);
 /* Over the trailing ndim_norm dims; weight/bias optional. */
 tt_tensor *tt_layer_norm(tt_tensor *x, int ndim_norm, tt_tensor *weight, tt_tensor *bias, double eps);
+/* LayerNorm over the last dim of a float32 x, returned in bf16: for a norm whose only consumer is a
+ * bf16 product. Rounds as it writes (kernels/layer_norm.c, rows in parallel) where the CPU has
+ * AVX512-BF16, x is contiguous and nothing needs a gradient; otherwise libtorch's layer_norm and
+ * a cast. weight/bias optional. */
+tt_tensor *tt_layer_norm_bf16(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, double eps);
 tt_tensor *tt_softmax(tt_tensor *x, int dim);
 tt_tensor *tt_log_softmax(tt_tensor *x, int dim);
 /* NCHW input, OIHW weight, bias optional. */

@@ -636,6 +636,31 @@ Test(shim_values, packed_keys_values_serve_groups_of_rows) {
     tt_scope_end();
 }
 
+Test(shim_values, layer_norm_bf16_matches_float64) {
+    tt_scope_begin();
+    tt_manual_seed(13);
+    tt_tensor *x = tt_add_scalar(tt_mul_scalar(tt_randn((int64_t[]){3, 7, 40}, 3, TT_F32), 2.0), 5.0);
+    tt_tensor *w = tt_randn((int64_t[]){40}, 1, TT_F32), *b = tt_randn((int64_t[]){40}, 1, TT_F32);
+    tt_tensor *want = tt_layer_norm(tt_to_dtype(x, TT_F64), 1, tt_to_dtype(w, TT_F64), tt_to_dtype(b, TT_F64), 1e-6);
+    tt_tensor *got = tt_layer_norm_bf16(x, w, b, 1e-6);
+    NOT_NULL(got);
+    cr_assert_eq(tt_dtype_of(got), TT_BF16);
+    cr_assert_eq(tt_allclose(tt_to_dtype(got, TT_F64), want, 1.0 / 128, 1e-3), 1, "within bf16 rounding");
+    got = tt_layer_norm_bf16(x, NULL, NULL, 1e-6);
+    NOT_NULL(got);
+    cr_assert_eq(tt_allclose(tt_to_dtype(got, TT_F64), tt_layer_norm(tt_to_dtype(x, TT_F64), 1, NULL, NULL, 1e-6), 1.0 / 128, 1e-3), 1);
+    /* a weight that needs a gradient: libtorch's layer_norm, and the gradient reaches it */
+    cr_assert_eq(tt_requires_grad(w, 1), 0);
+    got = tt_layer_norm_bf16(x, w, b, 1e-6);
+    NOT_NULL(got);
+    cr_assert_eq(tt_allclose(tt_to_dtype(tt_detach(got), TT_F64), want, 1.0 / 128, 1e-3), 1);
+    cr_assert_eq(tt_backward(tt_sum(tt_to_dtype(got, TT_F32))), 0, "%s", tt_last_error());
+    cr_assert(tt_has_grad(w));
+    cr_assert_null(tt_layer_norm_bf16(x, tt_randn((int64_t[]){41}, 1, TT_F32), NULL, 1e-6));
+    cr_assert(strstr(tt_last_error(), "features"), "%s", tt_last_error());
+    tt_scope_end();
+}
+
 /* ---- gradients against finite differences ------------------------------------------------ */
 
 static tt_tensor *fn_linear(tt_tensor **in, void *ctx) { return tt_linear(in[0], in[1], in[2]); }
