@@ -305,13 +305,30 @@ INLINE uint32_t bf16_pair(const uint16_t *x, int64_t i, int64_t n) {
     return pair;
 }
 
+/* The same pair for a whole pair, broadcast to every lane straight from memory (as a float's
+ * bits: vbroadcastss reads memory; a broadcast from a general register costs a transfer per
+ * row and step). */
+INLINE AVX512 __m512bh bf16_pair_bcast(const uint16_t *x) {
+    float bits;
+    memcpy(&bits, x, sizeof bits);
+    return (__m512bh)_mm512_castps_si512(_mm512_set1_ps(bits));
+}
+
 INLINE AVX512_BF16 void qk_tile_bf16(int rows, int vecs, const uint16_t *q, int64_t ldq, const uint16_t *kp, int64_t d,
                                      float scale, float *sc, int64_t lds, int64_t valid, float *rowmax) {
     int64_t pairs = (d + 1) / 2;
     __m512 acc[QK_ROWS][QK_MAXV];
     UNROLL for (int r = 0; r < rows; r++)
         UNROLL for (int j = 0; j < vecs; j++) acc[r][j] = _mm512_setzero_ps();
-    for (int64_t c = 0; c < pairs; c++) {
+    for (int64_t c = 0; c < d / 2; c++) {
+        __m512bh b[QK_MAXV];
+        UNROLL for (int j = 0; j < vecs; j++) b[j] = (__m512bh)_mm512_loadu_si512(kp + (j * pairs + c) * 32);
+        UNROLL for (int r = 0; r < rows; r++) {
+            __m512bh a = bf16_pair_bcast(q + r * ldq + 2 * c);
+            UNROLL for (int j = 0; j < vecs; j++) acc[r][j] = _mm512_dpbf16_ps(acc[r][j], a, b[j]);
+        }
+    }
+    for (int64_t c = d / 2; c < pairs; c++) { /* odd d: the last feature, 0 beside it */
         __m512bh b[QK_MAXV];
         UNROLL for (int j = 0; j < vecs; j++) b[j] = (__m512bh)_mm512_loadu_si512(kp + (j * pairs + c) * 32);
         UNROLL for (int r = 0; r < rows; r++) {
@@ -335,9 +352,7 @@ INLINE AVX512_BF16 void pv_tile_bf16(int rows, int vecs, int split, const uint16
             __m512bh b[PV_VECS];
             UNROLL for (int j = 0; j < vecs; j++) b[j] = (__m512bh)_mm512_loadu_si512(vp + ((s + u) * dv + j * 16) * 2);
             UNROLL for (int r = 0; r < rows; r++) {
-                uint32_t pair;
-                memcpy(&pair, p + r * ldp + 2 * (s + u), sizeof pair);
-                __m512bh a = (__m512bh)_mm512_set1_epi32((int)pair);
+                __m512bh a = bf16_pair_bcast(p + r * ldp + 2 * (s + u));
                 UNROLL for (int j = 0; j < vecs; j++) acc[u][r][j] = _mm512_dpbf16_ps(acc[u][r][j], a, b[j]);
             }
         }
