@@ -120,6 +120,11 @@ tt_tensor *blip_linear_forward_residual(const blip_linear *l, tt_tensor *x, tt_t
     return tt_add(residual, blip_linear_forward(l, x, train));
 }
 
+tt_tensor *blip_linear_forward_gelu(const blip_linear *l, tt_tensor *x, int train) {
+    if (l->packed && !l->lora_a) return tt_packed_linear_gelu(l->packed, blip_linear_input(l, x));
+    return tt_gelu(blip_linear_forward(l, x, train));
+}
+
 /* Always in float32: libtorch 1.13's CPU layer_norm does not mix dtypes, and bf16 statistics
  * would cost accuracy. */
 tt_tensor *blip_norm_forward(const blip_norm *n, tt_tensor *x) {

@@ -40,6 +40,8 @@ tt_tensor *blip_linear_forward(const blip_linear *l, tt_tensor *x, int train);
 /* residual + blip_linear_forward(l, x) (float32 with a float32 residual): the sum is made inside
  * the product where l is packed (frozen bf16 weights without an adapter). */
 tt_tensor *blip_linear_forward_residual(const blip_linear *l, tt_tensor *x, tt_tensor *residual, int train);
+/* gelu(blip_linear_forward(l, x)): inside the product where l is packed. */
+tt_tensor *blip_linear_forward_gelu(const blip_linear *l, tt_tensor *x, int train);
 /* The dtype the products of l run in (TT_F32 or TT_BF16). */
 tt_dtype blip_linear_dtype(const blip_linear *l);
 /* For callers that reassociate a linear layer (bf16 cross-attention): its weight and bias (NULL

@@ -383,7 +383,7 @@ tt_tensor *blip_text_forward(const blip_text *t, const blip_text_args *a) {
                             : blip_merge_heads(cross_attention(c, i, tt_mul_scalar(cq, scale)));
             x = attention_output(&ly->cross, ctx, c->value_bias ? c->value_bias[i] : NULL, x, a->train);
         }
-        tt_tensor *h = tt_gelu(blip_linear_forward(&ly->intermediate, x, a->train));
+        tt_tensor *h = blip_linear_forward_gelu(&ly->intermediate, x, a->train);
         x = blip_norm_forward(&ly->output_ln, blip_linear_forward_residual(&ly->output, h, x, a->train));
     }
     if (a->hidden) a->hidden[t->cfg.num_hidden_layers] = tt_keep(tt_shallow_clone(x));

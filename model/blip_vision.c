@@ -61,7 +61,7 @@ static tt_tensor *attention_block(const blip_vision *v, const blip_vision_layer 
 }
 
 static tt_tensor *mlp_block(const blip_vision_layer *L, tt_tensor *x, int train) {
-    tt_tensor *h = tt_gelu(blip_linear_forward(&L->fc1, blip_norm_forward_into(&L->ln2, x, &L->fc1), train));
+    tt_tensor *h = blip_linear_forward_gelu(&L->fc1, blip_norm_forward_into(&L->ln2, x, &L->fc1), train);
     return blip_linear_forward_residual(&L->fc2, h, x, train);
 }
 

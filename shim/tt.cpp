@@ -757,7 +757,7 @@ struct tt_packed_linear {
 #ifdef USE_DNNL
     dnnl::memory packed, bias_mem;
     std::mutex mu;
-    std::unordered_map<int64_t, std::unique_ptr<dnnl::matmul>> prims; // key: rows * 2 + residual; null: refused
+    std::unordered_map<int64_t, std::unique_ptr<dnnl::matmul>> prims; // key: rows * 3 + epilogue; null: refused
 #endif
 };
 
@@ -771,13 +771,18 @@ dnnl::engine &cpu_engine() {
     return eng;
 }
 
-dnnl::matmul::primitive_desc packed_pd(const tt_packed_linear *p, int64_t rows, const dnnl::memory::desc &w, bool residual) {
+// What happens to the float32 accumulator before it is stored: nothing (bf16 out), + a float32
+// residual (float32 out), or GELU (erf form, bf16 out).
+enum packed_epilogue { EPI_PLAIN = 0, EPI_RESIDUAL = 1, EPI_GELU = 2 };
+
+dnnl::matmul::primitive_desc packed_pd(const tt_packed_linear *p, int64_t rows, const dnnl::memory::desc &w, int epi) {
     int64_t N = p->weight.size(0), K = p->weight.size(1);
     dnnl::memory::desc src({rows, K}, dnnl_dt::bf16, dnnl_tag::ab);
     // with a residual the sum is float32 (the residual stream's dtype), else bf16
-    dnnl::memory::desc dst({rows, N}, residual ? dnnl_dt::f32 : dnnl_dt::bf16, dnnl_tag::ab);
+    dnnl::memory::desc dst({rows, N}, epi == EPI_RESIDUAL ? dnnl_dt::f32 : dnnl_dt::bf16, dnnl_tag::ab);
     dnnl::post_ops ops;
-    if (residual) ops.append_binary(dnnl::algorithm::binary_add, dnnl::memory::desc({rows, N}, dnnl_dt::f32, dnnl_tag::ab));
+    if (epi == EPI_RESIDUAL) ops.append_binary(dnnl::algorithm::binary_add, dnnl::memory::desc({rows, N}, dnnl_dt::f32, dnnl_tag::ab));
+    if (epi == EPI_GELU) ops.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
     dnnl::primitive_attr attr;
     attr.set_post_ops(ops);
     if (!p->bias.defined()) return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, w, dst), attr, cpu_engine());
@@ -785,15 +790,15 @@ dnnl::matmul::primitive_desc packed_pd(const tt_packed_linear *p, int64_t rows, 
     return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, w, b, dst), attr, cpu_engine());
 }
 
-// The primitive for `rows` rows (with the residual sum or not), or nullptr when oneDNN refuses it.
-dnnl::matmul *packed_primitive(tt_packed_linear *p, int64_t rows, bool residual) {
+// The primitive for `rows` rows with that epilogue, or nullptr when oneDNN refuses it.
+dnnl::matmul *packed_primitive(tt_packed_linear *p, int64_t rows, int epi) {
     std::lock_guard<std::mutex> lock(p->mu);
-    int64_t key = rows * 2 + residual;
+    int64_t key = rows * 3 + epi;
     auto it = p->prims.find(key);
     if (it != p->prims.end()) return it->second.get();
     std::unique_ptr<dnnl::matmul> prim;
     try {
-        prim = std::make_unique<dnnl::matmul>(packed_pd(p, rows, p->packed.get_desc(), residual));
+        prim = std::make_unique<dnnl::matmul>(packed_pd(p, rows, p->packed.get_desc(), epi));
     } catch (const dnnl::error &) {
         prim.reset();
     }
@@ -813,7 +818,7 @@ tt_packed_linear *tt_packed_linear_new(tt_tensor *weight, tt_tensor *bias) {
     p->weight = w.detach().contiguous();
     if (bias) p->bias = T(bias).detach().contiguous();
     int64_t N = w.size(0), K = w.size(1);
-    auto pd = packed_pd(p.get(), 32, dnnl::memory::desc({K, N}, dnnl_dt::bf16, dnnl_tag::any), false);
+    auto pd = packed_pd(p.get(), 32, dnnl::memory::desc({K, N}, dnnl_dt::bf16, dnnl_tag::any), EPI_PLAIN);
     // Without bf16 instructions (pre-AVX512 CPUs) oneDNN offers only its reference kernels,
     // far slower than ATen's emulated bf16: no packing there.
     if (std::string(pd.impl_info_str()).find("ref") != std::string::npos) return nullptr;
@@ -830,8 +835,9 @@ tt_packed_linear *tt_packed_linear_new(tt_tensor *weight, tt_tensor *bias) {
     TT_CATCH(nullptr)
 }
 
-tt_tensor *tt_packed_linear_forward(tt_packed_linear *p, tt_tensor *x, tt_tensor *residual) {
-    TT_TRY if (!p) throw std::invalid_argument("packed linear: null layer");
+namespace {
+at::Tensor packed_linear_forward(tt_packed_linear *p, tt_tensor *x, tt_tensor *residual, bool gelu) {
+    if (!p) throw std::invalid_argument("packed linear: null layer");
     const at::Tensor &xx = T(x);
     int64_t N = p->weight.size(0), K = p->weight.size(1);
     if (xx.dim() < 1 || xx.size(-1) != K)
@@ -850,7 +856,8 @@ tt_tensor *tt_packed_linear_forward(tt_packed_linear *p, tt_tensor *x, tt_tensor
     bool grad = at::GradMode::is_enabled() && (xx.requires_grad() || (residual && res.requires_grad()));
     if (plain_rows && !grad) {
         int64_t rows = xx.numel() / K;
-        if (dnnl::matmul *prim = packed_primitive(p, rows, residual != nullptr)) {
+        int epi = residual ? EPI_RESIDUAL : gelu ? EPI_GELU : EPI_PLAIN;
+        if (dnnl::matmul *prim = packed_primitive(p, rows, epi)) {
             at::Tensor y = at::empty(out, xx.options().dtype(residual ? at::kFloat : at::kBFloat16));
             dnnl::memory src({{rows, K}, dnnl_dt::bf16, dnnl_tag::ab}, cpu_engine(), xx.data_ptr());
             dnnl::memory dst({{rows, N}, residual ? dnnl_dt::f32 : dnnl_dt::bf16, dnnl_tag::ab}, cpu_engine(), y.data_ptr());
@@ -862,13 +869,24 @@ tt_tensor *tt_packed_linear_forward(tt_packed_linear *p, tt_tensor *x, tt_tensor
             thread_local dnnl::stream stream(cpu_engine());
             prim->execute(stream, args);
             stream.wait();
-            return wrap(std::move(y));
+            return y;
         }
     }
 #endif
     at::Tensor y = at::linear(xx, p->weight, p->bias.defined() ? c10::optional<at::Tensor>(p->bias) : c10::nullopt);
     if (residual) y = at::add(res, y); // float32 + bf16 -> float32, as the fused sum
-    return wrap(std::move(y));
+    if (gelu) y = at::gelu(y);
+    return y;
+}
+} // namespace
+
+tt_tensor *tt_packed_linear_forward(tt_packed_linear *p, tt_tensor *x, tt_tensor *residual) {
+    TT_TRY return wrap(packed_linear_forward(p, x, residual, false));
+    TT_CATCH(nullptr)
+}
+
+tt_tensor *tt_packed_linear_gelu(tt_packed_linear *p, tt_tensor *x) {
+    TT_TRY return wrap(packed_linear_forward(p, x, nullptr, true));
     TT_CATCH(nullptr)
 }
 

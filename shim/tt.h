@@ -194,6 +194,9 @@ tt_tensor *tt_linear_acc(tt_tensor *y, tt_tensor *x, tt_tensor *weight, double a
 typedef struct tt_packed_linear tt_packed_linear;
 tt_packed_linear *tt_packed_linear_new(tt_tensor *weight, tt_tensor *bias);
 tt_tensor *tt_packed_linear_forward(tt_packed_linear *p, tt_tensor *x, tt_tensor *residual);
+/* gelu(x W^T + b) (erf form) in bf16, the GELU applied to the float32 accumulator before the
+ * rounding (libtorch rounds the product to bf16 first); ATen ops where forward falls back. */
+tt_tensor *tt_packed_linear_gelu(tt_packed_linear *p, tt_tensor *x);
 void tt_packed_linear_free(tt_packed_linear *p);
 /* Multi-head attention without a mask, fused for inference: softmax(scale q k^T) v for q
  * [B, H, L, d] and k, v [B, H, S, d] (views with any strides, e.g. heads split from a projection),

@@ -141,7 +141,8 @@ static double cosine(tt_tensor *a, tt_tensor *b) {
  * (no key bias, value bias after the attention, the value adapter as (P t) B_h^T). Against
  * PEFT's fp32 values, within bf16 rounding (8-bit mantissa: ~0.4 % per rounding, a few dozen
  * roundings deep): logits within 5 % of their range (seen: 1.5 %), the loss within 0.1 % (seen:
- * 0.01 %), and for every adapter tensor, the cross-attention value ones included, a gradient
+ * 0.01-0.05 %, 0.09 % with GELU applied after rounding fc1's output to bf16 as libtorch does),
+ * and for every adapter tensor, the cross-attention value ones included, a gradient
  * that points the same way (cosine > 0.99, norm within 5 %; seen: > 0.998, 2 %). Reordering the
  * rows of the cross keys/values (beam search) reorders the hidden states exactly. */
 Test(lora, bf16_logits_and_gradients_follow_peft) {

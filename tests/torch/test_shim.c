@@ -528,6 +528,13 @@ Test(shim_values, packed_linear_matches_float64_on_bf16_values) {
         cr_assert_eq(tt_allclose(tt_to_dtype(sum, TT_F64), tt_add(tt_to_dtype(res, TT_F64), want), 1e-5, 1e-4), 1,
                      "rows %ld: residual sum", (long)rows[i]);
     }
+    /* with GELU inside the product: gelu of the float64 product, within bf16 rounding */
+    tt_tensor *xg = tt_to_dtype(tt_randn((int64_t[]){2, 5, K}, 3, TT_F32), TT_BF16);
+    tt_tensor *g = tt_packed_linear_gelu(p, xg);
+    NOT_NULL(g);
+    cr_assert_eq(tt_dtype_of(g), TT_BF16);
+    cr_assert_eq(tt_allclose(tt_to_dtype(g, TT_F64), tt_gelu(tt_linear(tt_to_dtype(xg, TT_F64), w64, b64)), 1.0 / 128, 1e-3), 1,
+                 "gelu epilogue");
     /* an input that needs a gradient: the ATen path, and d sum(y) / dx = column sums of W */
     tt_tensor *x = tt_to_dtype(tt_randn((int64_t[]){3, K}, 2, TT_F32), TT_BF16);
     cr_assert_eq(tt_requires_grad(x, 1), 0);
