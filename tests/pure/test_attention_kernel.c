@@ -6,6 +6,8 @@
 #include "kernels/attention.h"
 #include "util/cpu_tune.h"
 
+#include "tests/common/random_values.h"
+
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -13,25 +15,7 @@
 #include <string.h>
 
 static uint64_t rng = 0x243F6A8885A308D3ull;
-static double urand(void) { /* xorshift64*, in [-1, 1) */
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return (double)((rng * 0x2545F4914F6CDD1Dull) >> 11) / (double)(1ull << 52) - 1.0;
-}
-
-static uint16_t to_bf16(float f) { /* round to nearest even */
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    u += 0x7FFF + ((u >> 16) & 1);
-    return (uint16_t)(u >> 16);
-}
-static double from_bf16(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
+static double urand(void) { return test_urand(&rng); }
 
 typedef struct {
     int64_t S, d, R, rows_per_call;
@@ -67,9 +51,9 @@ static double run_case(vk_attn_dtype dt, const shape *sh, double *mean_err, doub
             memcpy(raw, &f, 4);
             *dst = f;
         } else {
-            uint16_t h = to_bf16((float)x);
+            uint16_t h = test_to_bf16((float)x);
             memcpy(raw, &h, 2);
-            *dst = from_bf16(h);
+            *dst = test_from_bf16(h);
         }
     }
     memset(out, 0x5A, el * (size_t)(R * ldo));
@@ -110,7 +94,7 @@ static double run_case(vk_attn_dtype dt, const shape *sh, double *mean_err, doub
             } else {
                 uint16_t h;
                 memcpy(&h, cell, 2);
-                got = from_bf16(h);
+                got = test_from_bf16(h);
             }
             double err = fabs(got - want);
             cr_assert(isfinite(got), "row %ld col %ld: %g", (long)r, (long)c, got);

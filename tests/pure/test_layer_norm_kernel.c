@@ -5,6 +5,8 @@
 #include "kernels/layer_norm.h"
 #include "util/cpu_tune.h"
 
+#include "tests/common/random_values.h"
+
 #include <criterion/criterion.h>
 #include <math.h>
 #include <stdint.h>
@@ -12,19 +14,7 @@
 #include <string.h>
 
 static uint64_t rng = 0x13198A2E03707344ull;
-static double urand(void) { /* xorshift64*, in [-1, 1) */
-    rng ^= rng >> 12;
-    rng ^= rng << 25;
-    rng ^= rng >> 27;
-    return (double)((rng * 0x2545F4914F6CDD1Dull) >> 11) / (double)(1ull << 52) - 1.0;
-}
-
-static double from_bf16(uint16_t h) {
-    uint32_t u = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
+static double urand(void) { return test_urand(&rng); }
 
 Test(layer_norm_kernel, supported_follows_the_cpu) {
     cr_assert_eq(vk_layer_norm_bf16_supported(), vk_cpu_has_avx512() && vk_cpu_has_avx512_bf16());
@@ -57,7 +47,7 @@ Test(layer_norm_kernel, bf16_output_matches_double) {
                 for (int64_t i = 0; i < n; i++) {
                     double want = (x[r * n + i] - mean) / sqrt(var + 1e-12);
                     if (affine) want = want * w[i] + b[i];
-                    double got = from_bf16(y[r * n + i]);
+                    double got = test_from_bf16(y[r * n + i]);
                     /* bf16 keeps 8 significant bits: within one step (2^-7 relative) of the exact value;
                      * the float32 statistics of a row offset by 1000 add ~1e-4 absolute */
                     cr_assert(fabs(got - want) <= fabs(want) / 128 + 2e-4, "n %ld row %ld col %ld: %g, want %g", (long)n,

@@ -3,6 +3,8 @@
  * handle lifetimes, and AdamW against the formula written out by hand. */
 #include "shim/tt.h"
 
+#include "tests/common/random_values.h"
+
 #include <criterion/criterion.h>
 #include <math.h>
 #include <sched.h>
@@ -13,12 +15,7 @@
 #define NOT_NULL(t) cr_assert((t) != NULL, "%s failed: %s", #t, tt_last_error())
 
 static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static double urand(void) { /* xorshift64*, in [-1, 1) */
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return (double)((rng_state * 0x2545F4914F6CDD1Dull) >> 11) / (double)(1ull << 52) - 1.0;
-}
+static double urand(void) { return test_urand(&rng_state); }
 static void fill_random(double *x, int n, double scale) {
     for (int i = 0; i < n; i++) x[i] = scale * urand();
 }
