@@ -45,9 +45,14 @@ TORCH_DEFS = $(if $(wildcard $(LIBTORCH)/include/gloo/allreduce.h /usr/include/g
 endif
 TORCH_INC += $(TORCH_DEFS)
 # ATen's at::parallel_for is an OpenMP pragma in its header: without -fopenmp the shim's own
-# parallel loops (fused attention, dropout) would run on one thread.
+# parallel loops (fused attention, LayerNorm, dropout) would run on one thread. Debian's libtorch
+# uses the system libgomp, so the shim joins its thread pool; the libtorch.org and pip builds
+# bundle their own libgomp, and a second OpenMP runtime beside it would oversubscribe the cores:
+# there those loops stay serial.
+ifeq ($(LIBTORCH),)
 TORCH_INC += -fopenmp
 TORCH_LIBS += -fopenmp
+endif
 
 CORE_LIBS  = -lcjson -lstb -lz -lutf8proc -lm -lpthread
 TEST_LIBS  = -lcriterion
