@@ -126,11 +126,9 @@ static int select_rows(tt_tensor **arr, int n, tt_tensor *rows) {
     return 0;
 }
 
-/* bf16: the reassociated form (see blip_text.h); keys and values stored as contiguous
- * [B, H, S, d] (a cheap copy, d-long runs), so q k^T and p v read them as plain or transposed
- * batched matrices; from the [B, S, H, d] view every product would first gather k^T element by
- * element (~4x the time of the product on this CPU). fp32 keeps the plain form and its exact
- * results. */
+/* bf16: the reassociated form (see blip_text.h); keys and values as [B, H, S, d] views of the
+ * projections (packed from there, or made contiguous for ATen's products: blip_text_cross_kv).
+ * fp32 keeps the plain form and its exact results. */
 static int cross_kv_lowp(const blip_text *t, tt_tensor *enc, blip_cross_kv *out, int train) {
     int n = t->cfg.num_hidden_layers, H = t->cfg.num_attention_heads;
     int64_t D = t->cfg.hidden_size;
@@ -143,8 +141,8 @@ static int cross_kv_lowp(const blip_text *t, tt_tensor *enc, blip_cross_kv *out,
         if (c->key.lora_a)
             k = tt_linear_acc(k, blip_linear_lora_down(&c->key, enc, train), blip_linear_lora_up(&c->key), 1.0);
         tt_tensor *v = tt_linear(enc, blip_linear_weight(&c->value), NULL);
-        out->key[i] = tt_persist(tt_contiguous(blip_split_heads(k, H)));
-        out->value[i] = tt_persist(tt_contiguous(blip_split_heads(v, H)));
+        out->key[i] = tt_persist(blip_split_heads(k, H));
+        out->value[i] = tt_persist(blip_split_heads(v, H));
         tt_tensor *vb = blip_linear_bias(&c->value);
         out->value_bias[i] = vb ? tt_persist(tt_shallow_clone(vb)) : NULL;
         if (!out->key[i] || !out->value[i] || (c->value.bias && !vb))
@@ -157,6 +155,20 @@ static int cross_kv_lowp(const blip_text *t, tt_tensor *enc, blip_cross_kv *out,
             if (!out->value_down[i] || !out->value_up[i])
                 return vk_err_set("cross-attention value adapter: %s", tt_last_error());
         }
+    }
+    return 0;
+}
+
+/* Replace every handle in arr by a contiguous copy. The bf16 keys/values that ATen's batched
+ * products read (not packed): from the [B, S, H, d] view every product would first gather k^T
+ * element by element (~4x the time of the product on this CPU); contiguous [B, H, S, d] is a
+ * cheap copy of d-long runs. */
+static int make_contiguous(tt_tensor **arr, int n) {
+    for (int i = 0; i < n; i++) {
+        tt_tensor *c = tt_contiguous(arr[i]);
+        if (!c) return vk_err_set("cross-attention keys/values: %s", tt_last_error());
+        tt_free(arr[i]);
+        arr[i] = tt_persist(c);
     }
     return 0;
 }
@@ -212,6 +224,7 @@ int blip_text_cross_kv(const blip_text *t, tt_tensor *enc, tt_tensor *encoder_ma
         }
     }
     if (!rc && !encoder_mask && !value_adapter_apart(out) && !train && !tt_is_grad_enabled()) rc = pack_cross_kv(out);
+    if (!rc && !out->packed && out->value_bias && (make_contiguous(out->key, n) || make_contiguous(out->value, n))) rc = -1;
     if (encoder_mask && !rc) {
         /* [B, S] 0/1 -> (1 - m) * finfo.min as [B, 1, 1, S] */
         tt_tensor *m = tt_to_dtype(encoder_mask, TT_F32);
