@@ -749,7 +749,7 @@ tt_tensor *tt_linear_acc(tt_tensor *y, tt_tensor *x, tt_tensor *w, double alpha)
 // ---- prepacked bf16 linear (oneDNN) --------------------------------------------------------
 // libtorch 1.13 has no public op for a linear with a pre-reordered weight, so the weight goes
 // through oneDNN directly (Debian's libtorch links the same libdnnl.so.2, so threads follow
-// at::set_num_threads). One matmul primitive per (row count, residual or not), made on first use and
+// at::set_num_threads). One matmul primitive per (row count, epilogue), made on first use and
 // kept; the packed layout is chosen once for 32 rows and imposed on the others (oneDNN picks
 // the same one for every row count on AVX512-BF16; a refusal means ATen for that shape).
 struct tt_packed_linear {
@@ -910,6 +910,14 @@ void check_heads(const at::Tensor &t, const char *what) {
     if (t.dim() != 4) throw std::invalid_argument(std::string("attention: ") + what + " must be [B, H, tokens, d]");
 }
 
+// Pack head h of batch row b of k and v ([B, H, S, d], unit stride along d) into dst.
+void pack_head(vk_attn_dtype dt, const at::Tensor &k, const at::Tensor &v, int64_t b, int64_t h, void *dst) {
+    const char *kp = static_cast<const char *>(k.data_ptr()), *vp = static_cast<const char *>(v.data_ptr());
+    size_t elem = k.element_size();
+    vk_attn_pack(dt, kp + (b * k.stride(0) + h * k.stride(1)) * elem, k.stride(2), vp + (b * v.stride(0) + h * v.stride(1)) * elem,
+                 v.stride(2), k.size(2), k.size(3), dst);
+}
+
 // [B, H, L, d] -> [B, L, H*d]
 at::Tensor merge_heads(const at::Tensor &x) { return x.transpose(1, 2).reshape({x.size(0), x.size(2), x.size(1) * x.size(3)}); }
 } // namespace
@@ -933,16 +941,14 @@ tt_tensor *tt_attention(tt_tensor *q, tt_tensor *k, tt_tensor *v, double scale) 
     size_t elem = qq.element_size(), packed_bytes = vk_attn_packed_bytes(dt, S, d);
     int64_t rows = std::min(attention_row_block, L);
     size_t scratch_bytes = vk_attn_scratch_bytes(dt, rows, S);
-    const char *qp = static_cast<const char *>(qq.data_ptr()), *kp = static_cast<const char *>(kk.data_ptr()),
-               *vp = static_cast<const char *>(vv.data_ptr());
+    const char *qp = static_cast<const char *>(qq.data_ptr());
     char *op = static_cast<char *>(out.data_ptr());
     at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
         at::Tensor buf = at::empty({(int64_t)(packed_bytes + scratch_bytes)}, at::kByte); // 64-byte aligned
         char *packed = static_cast<char *>(buf.data_ptr()), *scratch = packed + packed_bytes;
         for (int64_t bh = begin; bh < end; bh++) {
             int64_t b = bh / H, h = bh % H;
-            vk_attn_pack(dt, kp + (b * kk.stride(0) + h * kk.stride(1)) * elem, kk.stride(2),
-                         vp + (b * vv.stride(0) + h * vv.stride(1)) * elem, vv.stride(2), S, d, packed);
+            pack_head(dt, kk, vv, b, h, packed);
             for (int64_t r = 0; r < L; r += rows)
                 vk_attn_rows(dt, qp + (b * qq.stride(0) + h * qq.stride(1) + r * qq.stride(2)) * elem, qq.stride(2),
                              std::min(rows, L - r), packed, S, d, (float)scale, scratch,
@@ -959,19 +965,13 @@ tt_tensor *tt_attention_pack(tt_tensor *k, tt_tensor *v) {
     if (vv.sizes() != kk.sizes() || vv.scalar_type() != kk.scalar_type())
         throw std::invalid_argument("attention: k and v differ in shape or dtype");
     if (!attention_fusable(kk) || !attention_fusable(vv)) return nullptr;
-    int64_t B = kk.size(0), H = kk.size(1), S = kk.size(2), d = kk.size(3);
+    int64_t B = kk.size(0), H = kk.size(1);
     vk_attn_dtype dt = attention_dtype(kk);
-    int64_t bytes = (int64_t)vk_attn_packed_bytes(dt, S, d);
+    int64_t bytes = (int64_t)vk_attn_packed_bytes(dt, kk.size(2), kk.size(3));
     at::Tensor out = at::empty({B, H, bytes}, at::kByte); // every head's block a 64-byte multiple
-    size_t elem = kk.element_size();
-    const char *kp = static_cast<const char *>(kk.data_ptr()), *vp = static_cast<const char *>(vv.data_ptr());
     char *op = static_cast<char *>(out.data_ptr());
     at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t bh = begin; bh < end; bh++) {
-            int64_t b = bh / H, h = bh % H;
-            vk_attn_pack(dt, kp + (b * kk.stride(0) + h * kk.stride(1)) * elem, kk.stride(2),
-                         vp + (b * vv.stride(0) + h * vv.stride(1)) * elem, vv.stride(2), S, d, op + bh * bytes);
-        }
+        for (int64_t bh = begin; bh < end; bh++) pack_head(dt, kk, vv, bh / H, bh % H, op + bh * bytes);
     });
     return wrap(std::move(out));
     TT_CATCH(nullptr)
