@@ -11,22 +11,18 @@
  * for exp and sum and one for the normalisation (bf16: with the rounding to bf16). */
 #include "kernels/attention.h"
 
+#include "kernels/x86.h"
 #include "util/cpu_tune.h"
 
 #include <math.h>
 #include <string.h>
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define VK_ATTN_X86 1
-#include <immintrin.h>
-#endif
 
 enum { QK_ROWS = 6, QK_MAXV = 8, PV_ROWS = 6, PV_VECS = 4 };
 
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 int vk_attn_supported(vk_attn_dtype dt) {
-#ifdef VK_ATTN_X86
+#ifdef VK_X86
     /* asked before every call: cpuid once (it traps to the hypervisor on virtual machines) */
     static _Atomic int f32 = -1, bf16 = -1;
     if (f32 < 0) {
@@ -88,9 +84,7 @@ void vk_attn_pack(vk_attn_dtype dt, const void *k, int64_t ldk, const void *v, i
         for (int64_t c = 0; c < d; c++) vp[((S / 2) * dv + c) * 2] = vv[(S - 1) * ldv + c];
 }
 
-#ifdef VK_ATTN_X86
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma")))
-#define AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16")))
+#ifdef VK_X86
 #define INLINE static inline __attribute__((always_inline))
 /* The tiles' loops over rows and vectors must be unrolled whole (at -O2 GCC leaves them as
  * loops and the accumulators in memory: 2.5x slower). */
@@ -113,8 +107,6 @@ INLINE AVX512 __m512 exp_nonpositive(__m512 x) {
     return _mm512_scalef_ps(y, n);
 }
 
-static __mmask16 tail_mask(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
-
 /* Scores of a tile, scaled, stored, and their row maxima over the valid keys folded into rowmax
  * (the softmax then needs no pass of its own for them). */
 INLINE AVX512 void store_scores(int rows, int vecs, __m512 acc[][QK_MAXV], float scale, float *sc, int64_t lds, int64_t valid,
@@ -125,7 +117,7 @@ INLINE AVX512 void store_scores(int rows, int vecs, __m512 acc[][QK_MAXV], float
         UNROLL for (int j = 0; j < vecs; j++) {
             __m512 t = _mm512_mul_ps(acc[r][j], vscale);
             _mm512_storeu_ps(sc + r * lds + j * 16, t);
-            m = _mm512_mask_max_ps(m, tail_mask(valid - j * 16), m, t);
+            m = _mm512_mask_max_ps(m, vk_tail_mask(valid - j * 16), m, t);
         }
         float top = _mm512_reduce_max_ps(m);
         if (top > rowmax[r]) rowmax[r] = top;
@@ -139,7 +131,7 @@ static AVX512 void exp_rows(float *x, int64_t lds, int64_t rows, int64_t S, cons
         float *row = x + i * lds;
         __m512 mx = _mm512_set1_ps(rowmax[i]), vsum = _mm512_setzero_ps();
         for (int64_t s = 0; s < S; s += 16) {
-            __mmask16 m = tail_mask(S - s);
+            __mmask16 m = vk_tail_mask(S - s);
             __m512 e = exp_nonpositive(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + s), mx));
             _mm512_mask_storeu_ps(row + s, m, e);
             vsum = _mm512_mask_add_ps(vsum, m, vsum, e);
@@ -154,7 +146,7 @@ static AVX512 void normalise_rows(float *x, int64_t lds, int64_t rows, int64_t S
         float *row = x + i * lds;
         __m512 v = _mm512_set1_ps(inv[i]);
         for (int64_t s = 0; s < S; s += 16) {
-            __mmask16 m = tail_mask(S - s);
+            __mmask16 m = vk_tail_mask(S - s);
             _mm512_mask_storeu_ps(row + s, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, row + s), v));
         }
     }
@@ -209,7 +201,7 @@ INLINE AVX512 void pv_tile_f32(int rows, int vecs, int split, const float *p, in
     UNROLL for (int r = 0; r < rows; r++)
         UNROLL for (int j = 0; j < vecs; j++) {
             __m512 t = split == 2 ? _mm512_add_ps(acc[0][r][j], acc[1][r][j]) : acc[0][r][j];
-            _mm512_mask_storeu_ps(out + r * ldo + j * 16, tail_mask(cols - j * 16), t);
+            _mm512_mask_storeu_ps(out + r * ldo + j * 16, vk_tail_mask(cols - j * 16), t);
         }
 }
 
@@ -349,7 +341,7 @@ INLINE AVX512_BF16 void pv_tile_bf16(int rows, int vecs, int split, const uint16
     UNROLL for (int r = 0; r < rows; r++)
         UNROLL for (int j = 0; j < vecs; j++) {
             __m512 t = split == 2 ? _mm512_add_ps(acc[0][r][j], acc[1][r][j]) : acc[0][r][j];
-            _mm256_mask_storeu_epi16(out + r * ldo + j * 16, tail_mask(cols - j * 16), (__m256i)_mm512_cvtneps_pbh(t));
+            _mm256_mask_storeu_epi16(out + r * ldo + j * 16, vk_tail_mask(cols - j * 16), (__m256i)_mm512_cvtneps_pbh(t));
         }
 }
 
@@ -368,7 +360,7 @@ static AVX512_BF16 void to_bf16_rows(const float *x, int64_t lds, int64_t rows, 
     for (int64_t i = 0; i < rows; i++) {
         __m512 v = _mm512_set1_ps(inv[i]);
         for (int64_t s = 0; s < lds; s += 16) {
-            __m512 t = _mm512_mul_ps(_mm512_maskz_loadu_ps(tail_mask(S - s), x + i * lds + s), v);
+            __m512 t = _mm512_mul_ps(_mm512_maskz_loadu_ps(vk_tail_mask(S - s), x + i * lds + s), v);
             _mm256_storeu_si256((__m256i *)(p + i * lds + s), (__m256i)_mm512_cvtneps_pbh(t));
         }
     }
@@ -396,7 +388,7 @@ static AVX512_BF16 void rows_bf16(const uint16_t *q, int64_t ldq, int64_t R, con
 
 void vk_attn_rows(vk_attn_dtype dt, const void *q, int64_t ldq, int64_t R, const void *packed, int64_t S, int64_t d,
                   float scale, void *scratch, void *out, int64_t ldo) {
-#ifdef VK_ATTN_X86
+#ifdef VK_X86
     if (R <= 0 || S <= 0 || d <= 0) return;
     if (dt == VK_ATTN_F32) rows_f32(q, ldq, R, packed, S, d, scale, scratch, out, ldo);
     else rows_bf16(q, ldq, R, packed, S, d, scale, scratch, out, ldo);

@@ -1,18 +1,14 @@
 /* kernels/layer_norm.c — see layer_norm.h */
 #include "kernels/layer_norm.h"
 
+#include "kernels/x86.h"
 #include "util/cpu_tune.h"
 
 #include <math.h>
 #include <string.h>
 
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#define VK_LN_X86 1
-#include <immintrin.h>
-#endif
-
 int vk_layer_norm_bf16_supported(void) {
-#ifdef VK_LN_X86
+#ifdef VK_X86
     static _Atomic int ok = -1; /* cpuid once: it traps to the hypervisor on virtual machines */
     if (ok < 0) ok = vk_cpu_has_avx512() && vk_cpu_has_avx512_bf16();
     return ok;
@@ -21,29 +17,25 @@ int vk_layer_norm_bf16_supported(void) {
 #endif
 }
 
-#ifdef VK_LN_X86
-#define AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,fma,avx512bf16")))
-
-static __mmask16 tail_mask(int64_t n) { return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
-
+#ifdef VK_X86
 static AVX512_BF16 void rows_bf16(const float *x, int64_t rows, int64_t n, const float *weight, const float *bias, float eps,
                                   uint16_t *y) {
     for (int64_t r = 0; r < rows; r++) {
         const float *row = x + r * n;
         uint16_t *out = y + r * n;
         __m512 sum = _mm512_setzero_ps();
-        for (int64_t i = 0; i < n; i += 16) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(tail_mask(n - i), row + i));
+        for (int64_t i = 0; i < n; i += 16) sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(vk_tail_mask(n - i), row + i));
         float mean = _mm512_reduce_add_ps(sum) / (float)n;
         __m512 vmean = _mm512_set1_ps(mean), sq = _mm512_setzero_ps();
         for (int64_t i = 0; i < n; i += 16) {
-            __mmask16 m = tail_mask(n - i);
+            __mmask16 m = vk_tail_mask(n - i);
             __m512 c = _mm512_maskz_sub_ps(m, _mm512_maskz_loadu_ps(m, row + i), vmean);
             sq = _mm512_fmadd_ps(c, c, sq);
         }
         float var = _mm512_reduce_add_ps(sq) / (float)n; /* biased, as LayerNorm's */
         __m512 rstd = _mm512_set1_ps(1.0f / sqrtf(var + eps));
         for (int64_t i = 0; i < n; i += 16) {
-            __mmask16 m = tail_mask(n - i);
+            __mmask16 m = vk_tail_mask(n - i);
             __m512 t = _mm512_mul_ps(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, row + i), vmean), rstd);
             if (weight) t = _mm512_mul_ps(t, _mm512_maskz_loadu_ps(m, weight + i));
             if (bias) t = _mm512_add_ps(t, _mm512_maskz_loadu_ps(m, bias + i));
@@ -55,7 +47,7 @@ static AVX512_BF16 void rows_bf16(const float *x, int64_t rows, int64_t n, const
 
 void vk_layer_norm_bf16(const float *x, int64_t rows, int64_t n, const float *weight, const float *bias, float eps,
                         uint16_t *y) {
-#ifdef VK_LN_X86
+#ifdef VK_X86
     if (rows > 0 && n > 0) rows_bf16(x, rows, n, weight, bias, eps, y);
 #else
     (void)x, (void)rows, (void)n, (void)weight, (void)bias, (void)eps, (void)y;
