@@ -68,7 +68,7 @@ int blip_caption_set_dtype(blip_caption *m, tt_dtype dt) {
 tt_tensor *blip_caption_logits_from_embeds(const blip_caption *m, tt_tensor *image_embeds, tt_tensor *input_ids,
                                            const int64_t *attention_mask, int train) {
     blip_cross_kv cross;
-    if (blip_text_cross_kv(&m->text, image_embeds, NULL, &cross, train)) return NULL;
+    if (blip_text_cross_kv(&m->text, image_embeds, NULL, &cross, train, 0)) return NULL;
     blip_text_args a = {.input_ids = input_ids, .attn_mask = attention_mask, .causal = 1, .cross = &cross, .train = train};
     tt_tensor *h = blip_text_forward(&m->text, &a);
     tt_tensor *logits = h ? blip_text_lm_head(&m->text, h, train) : NULL;

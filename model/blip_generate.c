@@ -383,7 +383,9 @@ int blip_generate(const blip_text *t, tt_tensor *image_embeds, tt_tensor *encode
                        .prompt_mask = prompt_mask,
                        .prompt_len = prompt_len,
                        .rows_per_item = gp->num_beams};
-    int rc = blip_text_cross_kv(t, image_embeds, encoder_mask, &s.cross, 0);
+    /* each row forwards max_length - 1 tokens at most (the prompt, then one per step) */
+    int64_t rows = (int64_t)gp->num_beams * (gp->max_length > prompt_len ? gp->max_length - 1 : prompt_len);
+    int rc = blip_text_cross_kv(t, image_embeds, encoder_mask, &s.cross, 0, rows);
     /* each image's keys/values serve all of its beams (rows 0,0,0,1,1,1,...): beams are only
      * ever reordered within their image, so the row -> image map holds to the end */
     if (!rc && gp->num_beams > 1 && blip_cross_kv_repeat(&s.cross, gp->num_beams)) rc = vk_err_set("generate: %s", vk_err_msg());

@@ -113,7 +113,7 @@ tt_tensor *blip_itm_logits(const blip_itm *m, tt_tensor *image_embeds, tt_tensor
     tt_tensor *img = Bi == B ? image_embeds : tt_expand(image_embeds, (int64_t[]){B, -1, -1}, 3);
     blip_cross_kv cross;
     tt_tensor *h = NULL, *logits = NULL;
-    if (blip_text_cross_kv(&m->text, img, NULL, &cross, 0) == 0) { /* vk_err set on failure */
+    if (blip_text_cross_kv(&m->text, img, NULL, &cross, 0, tt_size(input_ids, 1)) == 0) { /* vk_err set on failure */
         blip_text_args a = {.input_ids = input_ids, .attn_mask = mask, .causal = 0, .cross = &cross};
         h = blip_text_forward(&m->text, &a);                         /* vk_err set on failure */
         blip_cross_kv_free(&cross);

@@ -205,14 +205,65 @@ static int pack_cross_kv(blip_cross_kv *c) {
     return 0;
 }
 
-int blip_text_cross_kv(const blip_text *t, tt_tensor *enc, tt_tensor *encoder_mask, blip_cross_kv *out, int train) {
+/* The folded form (blip_text.h) pays for itself and applies: bf16 inference without a mask or
+ * an adapter on the keys/values, few query rows per image. */
+static int folding_pays(const blip_text *t, tt_tensor *enc, int64_t rows) {
+    const blip_text_config *cfg = &t->cfg;
+    double H = cfg->num_attention_heads, D = cfg->hidden_size, d = D / H, E = cfg->encoder_hidden_size;
+    double S = (double)tt_size(enc, 1);
+    if (rows <= 0 || rows * H * E * (S + d) >= S * E * D + rows * S * D) return 0;
+    for (int i = 0; i < cfg->num_hidden_layers; i++) {
+        const blip_text_attention *c = &t->layers[i].cross;
+        if (blip_linear_dtype(&c->key) != TT_BF16 || c->key.lora_a || c->value.lora_a) return 0;
+    }
+    return 1;
+}
+
+/* enc (bf16, [B, S, E]) packed as one head's keys and values; per layer the heads' slices of
+ * W_k and W_v^T. Returns 1 where the kernel does not apply (nothing set). */
+static int cross_kv_folded(const blip_text *t, tt_tensor *enc, blip_cross_kv *out) {
+    int n = t->cfg.num_hidden_layers;
+    int64_t E = t->cfg.encoder_hidden_size, B = tt_size(enc, 0), S = tt_size(enc, 1);
+    tt_clear_error();
+    tt_tensor *x = tt_view(enc, (int64_t[]){B, 1, S, E}, 4);
+    tt_tensor *packed = x ? tt_attention_pack(x, x) : NULL;
+    if (!packed) return tt_last_error()[0] ? vk_err_set("cross-attention image tokens: %s", tt_last_error()) : 1;
+    out->image_packed = tt_persist(packed);
+    out->keys = S;
+    out->value_bias = calloc((size_t)n + 1, sizeof *out->value_bias);
+    if (!out->value_bias || alloc_pairs(&out->key_weight, &out->value_weight, n)) return vk_err_set("out of memory");
+    for (int i = 0; i < n; i++) {
+        const blip_text_attention *c = &t->layers[i].cross;
+        out->key_weight[i] = tt_persist(tt_shallow_clone(blip_linear_weight(&c->key)));
+        out->value_weight[i] = tt_persist(tt_shallow_clone(blip_linear_weight(&c->value)));
+        tt_tensor *vb = blip_linear_bias(&c->value);
+        out->value_bias[i] = vb ? tt_persist(tt_shallow_clone(vb)) : NULL;
+        if (!out->key_weight[i] || !out->value_weight[i] || (c->value.bias && !vb))
+            return vk_err_set("cross-attention projections: %s", tt_last_error());
+    }
+    return 0;
+}
+
+int blip_text_cross_kv(const blip_text *t, tt_tensor *enc, tt_tensor *encoder_mask, blip_cross_kv *out, int train,
+                       int64_t query_rows) {
     memset(out, 0, sizeof *out);
     if (!t->has_cross) return vk_err_set("this text tower has no cross-attention weights");
     int n = t->cfg.num_hidden_layers, H = t->cfg.num_attention_heads;
-    if (alloc_pairs(&out->key, &out->value, n)) return -1;
     out->n = n;
     tt_scope_begin();
     enc = blip_linear_input(&t->layers[0].cross.key, enc); /* once for the 2 x layers products */
+    if (!encoder_mask && !train && !tt_is_grad_enabled() && enc && folding_pays(t, enc, query_rows)) {
+        int rc = cross_kv_folded(t, enc, out); /* 1: the kernel does not apply, nothing set */
+        if (rc <= 0) {
+            tt_scope_end();
+            if (rc) blip_cross_kv_free(out);
+            return rc;
+        }
+    }
+    if (alloc_pairs(&out->key, &out->value, n)) {
+        tt_scope_end();
+        return -1;
+    }
     int rc = 0;
     if (blip_linear_dtype(&t->layers[0].cross.key) != TT_F32) {
         rc = cross_kv_lowp(t, enc, out, train);
@@ -241,6 +292,8 @@ int blip_text_cross_kv(const blip_text *t, tt_tensor *enc, tt_tensor *encoder_ma
 
 void blip_cross_kv_free(blip_cross_kv *c) {
     free_pairs(c->key, c->value, c->n);
+    free_pairs(c->key_weight, c->value_weight, c->n);
+    tt_free(c->image_packed);
     free_pairs(c->value_down, c->value_up, c->n);
     for (int i = 0; c->packed && i < c->n; i++) tt_free(c->packed[i]);
     free(c->packed);
@@ -254,12 +307,13 @@ int blip_cross_kv_select(blip_cross_kv *c, tt_tensor *rows) {
     if (select_rows(c->key, c->n, rows) || select_rows(c->value, c->n, rows)) return -1;
     if (c->value_down && select_rows(c->value_down, c->n, rows)) return -1;
     if (c->packed && select_rows(c->packed, c->n, rows)) return -1;
+    if (c->image_packed && select_rows(&c->image_packed, 1, rows)) return -1;
     return c->mask_add ? select_rows(&c->mask_add, 1, rows) : 0;
 }
 
 int blip_cross_kv_repeat(blip_cross_kv *c, int64_t group) {
     if (group <= 1) return 0;
-    if (c->value_bias || c->packed) { /* the bf16 form (cross_kv_lowp), or one packed copy per image */
+    if (c->value_bias || c->packed || c->image_packed) { /* the bf16 forms, or one packed copy per image */
         c->group = group;
         return 0;
     }
@@ -346,6 +400,18 @@ static tt_tensor *cross_attention(const blip_cross_kv *c, int i, tt_tensor *q) {
     return move_beam_axis(cross_attention_rows(c, i, stacked), (int64_t[]){B, H, G, L, d}, (int64_t[]){B * G, H, L, d});
 }
 
+/* The folded form (blip_text.h): q [B*G, L, D] -> context [B*G, L, D], value bias included. */
+static tt_tensor *cross_attention_folded(const blip_cross_kv *c, int i, tt_tensor *q, int heads, double scale) {
+    int64_t s[3];
+    if (tt_shape(q, s, 3) != 3) return NULL;
+    int64_t B = tt_size(c->image_packed, 0), E = tt_size(c->key_weight[i], 1);
+    /* each image's rows x heads are the query rows of one E-wide head over its tokens */
+    tt_tensor *qx = tt_heads_expand(q, c->key_weight[i], heads); /* [B*G, L, H, E] */
+    tt_tensor *ctx = tt_attention_packed(tt_view(qx, (int64_t[]){B, 1, -1, E}, 4), c->image_packed, c->keys, scale);
+    ctx = tt_view(ctx, (int64_t[]){s[0], s[1], heads, E}, 4);
+    return tt_heads_reduce(ctx, c->value_weight[i], c->value_bias[i]);
+}
+
 tt_tensor *blip_text_forward(const blip_text *t, const blip_text_args *a) {
     int H = t->cfg.num_attention_heads;
     int64_t shape[2];
@@ -391,10 +457,14 @@ tt_tensor *blip_text_forward(const blip_text *t, const blip_text_args *a) {
         x = attention_output(&ly->self, ctx, NULL, x, a->train);
         if (a->cross) {
             const blip_cross_kv *c = a->cross;
-            tt_tensor *cq = blip_split_heads(blip_linear_forward(&ly->cross.query, x, a->train), H);
-            ctx = c->packed ? tt_attention_packed(cq, c->packed[i], c->keys, scale)
-                            : blip_merge_heads(cross_attention(c, i, tt_mul_scalar(cq, scale)));
-            x = attention_output(&ly->cross, ctx, c->value_bias ? c->value_bias[i] : NULL, x, a->train);
+            tt_tensor *cq = blip_linear_forward(&ly->cross.query, x, a->train);
+            if (c->image_packed)
+                ctx = cross_attention_folded(c, i, cq, H, scale);
+            else if (c->packed)
+                ctx = tt_attention_packed(blip_split_heads(cq, H), c->packed[i], c->keys, scale);
+            else
+                ctx = blip_merge_heads(cross_attention(c, i, tt_mul_scalar(blip_split_heads(cq, H), scale)));
+            x = attention_output(&ly->cross, ctx, c->value_bias && !c->image_packed ? c->value_bias[i] : NULL, x, a->train);
         }
         tt_tensor *h = blip_linear_forward_gelu(&ly->intermediate, x, a->train);
         x = blip_norm_forward(&ly->output_ln, blip_linear_forward_residual(&ly->output, h, x, a->train));

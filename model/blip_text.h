@@ -59,10 +59,23 @@ typedef struct {
      * once for the fused kernel ([B, H, bytes], tt_attention_pack; key/value are then freed),
      * read at every decoding step. NULL otherwise (and where the kernel does not apply). */
     tt_tensor **packed;
-    int64_t keys;             /* S, with packed */
+    int64_t keys;             /* S, with packed or image_packed */
+    /* bf16 inference with few query rows per image (greedy captions, ITM): the key and value
+     * projections folded into the queries and the context instead of applied to the S encoder
+     * tokens. Per head h, q k_j = (q W_k,h) x_j + q b_k,h, where the second term is the same for
+     * every key (softmax ignores it), and sum_j p_j v_j = W_v,h (sum_j p_j x_j) + b_v,h: one
+     * attention head E = encoder_hidden_size wide over the encoder tokens x themselves, with
+     * each of the H heads' queries a row of it. Costs 4 H E (S + d) per query row instead of
+     * 4 S E D per image (the projections) + 4 S D per row: pays below ~D / H rows per image.
+     * Then key/value/packed are NULL; value_bias holds b_v. */
+    tt_tensor *image_packed;  /* [B, 1, bytes]: x packed once as keys and values (tt_attention_pack) */
+    tt_tensor **key_weight;   /* [D, E] per layer: W_k (the layer's own weight) */
+    tt_tensor **value_weight; /* [D, E] per layer: W_v */
 } blip_cross_kv;
+/* query_rows: decoder rows each encoder row will serve over the life of the result (a caption's
+ * beams times its tokens), 0 when unknown; it picks the cheaper form for inference. */
 int blip_text_cross_kv(const blip_text *t, tt_tensor *encoder_states, tt_tensor *encoder_mask, blip_cross_kv *out,
-                       int train);
+                       int train, int64_t query_rows);
 void blip_cross_kv_free(blip_cross_kv *c);
 /* Reorder / repeat the rows (beam search): rows = index [B'] (i64) into the batch. */
 int blip_cross_kv_select(blip_cross_kv *c, tt_tensor *rows);

@@ -85,7 +85,7 @@ int blip_vqa_set_dtype(blip_vqa *m, tt_dtype dt) {
 tt_tensor *blip_vqa_question_embeds(const blip_vqa *m, tt_tensor *image_embeds, tt_tensor *question_ids,
                                     const int64_t *q_mask, int train) {
     blip_cross_kv cross;
-    if (blip_text_cross_kv(&m->encoder, image_embeds, NULL, &cross, train)) return NULL;
+    if (blip_text_cross_kv(&m->encoder, image_embeds, NULL, &cross, train, tt_size(question_ids, 1))) return NULL;
     blip_text_args a = {.input_ids = question_ids, .attn_mask = q_mask, .causal = 0, .cross = &cross, .train = train};
     tt_tensor *h = blip_text_forward(&m->encoder, &a);
     blip_cross_kv_free(&cross);
@@ -103,7 +103,7 @@ tt_tensor *blip_vqa_answer_logits(const blip_vqa *m, tt_tensor *question_embeds,
                                   tt_tensor *answer_ids, const int64_t *a_mask, int train) {
     tt_tensor *qm = mask_tensor(q_mask, question_embeds);
     blip_cross_kv cross;
-    int rc = blip_text_cross_kv(&m->decoder, question_embeds, qm, &cross, train);
+    int rc = blip_text_cross_kv(&m->decoder, question_embeds, qm, &cross, train, 0);
     tt_free(qm);
     if (rc) return NULL;
     blip_text_args a = {.input_ids = answer_ids, .attn_mask = a_mask, .causal = 1, .cross = &cross, .train = train};

@@ -8,6 +8,7 @@
 
 extern "C" {
 #include "kernels/attention.h"
+#include "kernels/head_projection.h"
 #include "kernels/layer_norm.h"
 }
 
@@ -994,23 +995,90 @@ tt_tensor *tt_attention_packed(tt_tensor *q, tt_tensor *packed, int64_t keys, do
     // with one token per row, the G rows that share an image are one kernel call (stride: a row)
     int64_t calls = L == 1 ? 1 : G, rows = L == 1 ? G : L, ldq = L == 1 ? qq.stride(0) : qq.stride(2);
     int64_t block = std::min(attention_row_block, rows);
+    // fewer (head, call) pairs than threads (one image, one wide head: the folded cross-attention):
+    // split the rows, in whole tiles of the kernel's 6
+    int64_t pairs = B * H * calls, threads = at::get_num_threads();
+    if (pairs < threads && rows > 6) {
+        int64_t parts = std::min((threads + pairs - 1) / pairs, (rows + 5) / 6);
+        block = std::min(block, ((rows + parts - 1) / parts + 5) / 6 * 6);
+    }
+    int64_t blocks = (rows + block - 1) / block;
     size_t scratch_bytes = vk_attn_scratch_bytes(dt, block, S);
     const char *qp = static_cast<const char *>(qq.data_ptr()), *pp = static_cast<const char *>(pk.data_ptr());
     char *op = static_cast<char *>(out.data_ptr());
-    at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, pairs * blocks, 1, [&](int64_t begin, int64_t end) {
         at::Tensor buf = at::empty({(int64_t)scratch_bytes}, at::kByte);
-        for (int64_t bh = begin; bh < end; bh++) {
-            int64_t b = bh / H, h = bh % H;
-            for (int64_t c = 0; c < calls; c++) {
-                int64_t row0 = b * G + (L == 1 ? 0 : c); // q's batch row of this call's first query
-                for (int64_t r = 0; r < rows; r += block) {
-                    int64_t n = std::min(block, rows - r);
-                    const char *qr = qp + (row0 * qq.stride(0) + h * qq.stride(1)) * elem + r * ldq * elem;
-                    char *orow = op + ((row0 * L + r) * H * d + h * d) * elem; // rows of out are H*d apart either way
-                    vk_attn_rows(dt, qr, ldq, n, pp + bh * bytes, S, d, (float)scale, buf.data_ptr(), orow, H * d);
-                }
-            }
+        for (int64_t u = begin; u < end; u++) {
+            int64_t bh = u / (calls * blocks), c = u / blocks % calls, r = u % blocks * block;
+            int64_t b = bh / H, h = bh % H, n = std::min(block, rows - r);
+            int64_t row0 = b * G + (L == 1 ? 0 : c); // q's batch row of this call's first query
+            const char *qr = qp + (row0 * qq.stride(0) + h * qq.stride(1)) * elem + r * ldq * elem;
+            char *orow = op + ((row0 * L + r) * H * d + h * d) * elem; // rows of out are H*d apart either way
+            vk_attn_rows(dt, qr, ldq, n, pp + bh * bytes, S, d, (float)scale, buf.data_ptr(), orow, H * d);
         }
+    });
+    return wrap(std::move(out));
+    TT_CATCH(nullptr)
+}
+
+// ---- per-head projections of the folded cross-attention (kernels/head_projection.c) -----------
+namespace {
+bool heads_fusable(std::initializer_list<const at::Tensor *> ts) {
+    for (const at::Tensor *t : ts)
+        if (t->scalar_type() != at::kBFloat16 || (at::GradMode::is_enabled() && t->requires_grad())) return false;
+    return vk_heads_supported();
+}
+
+uint16_t *bf16_data(const at::Tensor &t) { return reinterpret_cast<uint16_t *>(t.data_ptr()); }
+} // namespace
+
+tt_tensor *tt_heads_expand(tt_tensor *q, tt_tensor *w, int64_t heads) {
+    TT_TRY const at::Tensor &ww = T(w);
+    at::Tensor qq = T(q).contiguous();
+    if (ww.dim() != 2 || qq.dim() < 1 || heads < 1 || ww.size(0) % heads != 0 || qq.size(-1) != ww.size(0))
+        throw std::invalid_argument("heads_expand: q [..., H*d] and w [H*d, E] with H = " + std::to_string(heads) + " disagree");
+    int64_t H = heads, d = ww.size(0) / H, E = ww.size(1), R = qq.numel() / qq.size(-1);
+    std::vector<int64_t> shape(qq.sizes().begin(), qq.sizes().end() - 1);
+    shape.push_back(H);
+    shape.push_back(E);
+    if (!heads_fusable({&qq, &ww}) || ww.stride(1) != 1 || d > VK_HEAD_MAX_D) {
+        at::Tensor qh = qq.reshape({R, H, d}).transpose(0, 1);             // [H, R, d]
+        return wrap(at::bmm(qh, ww.reshape({H, d, E})).transpose(0, 1).reshape(shape));
+    }
+    at::Tensor out = at::empty(shape, qq.options());
+    const uint16_t *qp = bf16_data(qq), *wp = bf16_data(ww);
+    uint16_t *op = bf16_data(out);
+    int64_t ldw = ww.stride(0);
+    at::parallel_for(0, H, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t h = begin; h < end; h++) vk_head_expand(qp + h * d, H * d, R, d, wp + h * d * ldw, ldw, E, op + h * E, H * E);
+    });
+    return wrap(std::move(out));
+    TT_CATCH(nullptr)
+}
+
+tt_tensor *tt_heads_reduce(tt_tensor *c, tt_tensor *w, tt_tensor *bias) {
+    TT_TRY const at::Tensor &ww = T(w);
+    at::Tensor cc = T(c).contiguous();
+    if (ww.dim() != 2 || cc.dim() < 2 || cc.size(-1) != ww.size(1) || ww.size(0) % cc.size(-2) != 0)
+        throw std::invalid_argument("heads_reduce: c [..., H, E] and w [H*d, E] disagree");
+    int64_t H = cc.size(-2), E = cc.size(-1), d = ww.size(0) / H, R = cc.numel() / (H * E);
+    if (bias && (T(bias).dim() != 1 || T(bias).size(0) != H * d))
+        throw std::invalid_argument("heads_reduce: bias must have the " + std::to_string(H * d) + " outputs of w");
+    std::vector<int64_t> shape(cc.sizes().begin(), cc.sizes().end() - 2);
+    shape.push_back(H * d);
+    at::Tensor bb = bias ? T(bias).contiguous() : at::Tensor();
+    if (!heads_fusable({&cc, &ww}) || (bias && !heads_fusable({&bb})) || ww.stride(1) != 1) {
+        at::Tensor ch = cc.reshape({R, H, E}).transpose(0, 1);              // [H, R, E]
+        at::Tensor out = at::bmm(ch, ww.reshape({H, d, E}).transpose(1, 2)).transpose(0, 1).reshape(shape);
+        return wrap(bias ? out + T(bias) : out);
+    }
+    at::Tensor out = at::empty(shape, cc.options());
+    const uint16_t *cp = bf16_data(cc), *wp = bf16_data(ww), *bp = bias ? bf16_data(bb) : nullptr;
+    uint16_t *op = bf16_data(out);
+    int64_t ldw = ww.stride(0);
+    at::parallel_for(0, H, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t h = begin; h < end; h++)
+            vk_head_reduce(cp + h * E, H * E, R, E, wp + h * d * ldw, ldw, d, bp ? bp + h * d : nullptr, op + h * d, H * d);
     });
     return wrap(std::move(out));
     TT_CATCH(nullptr)

@@ -212,6 +212,15 @@ tt_tensor *tt_attention_pack(tt_tensor *k, tt_tensor *v);
 /* tt_attention for q [B*G, H, L, d] against packed keys/values of B rows and S keys: rows
  * b*G .. b*G+G-1 of q (an image's beams) all attend to row b. Returns [B*G, L, H*d]. */
 tt_tensor *tt_attention_packed(tt_tensor *q, tt_tensor *packed, int64_t keys, double scale);
+/* The per-head products of a cross-attention with its key/value projections folded into the
+ * queries and the context (model/blip_text.h), for inference. w [H*d, E] is a key or value
+ * weight, split by rows into H heads of d.
+ *   expand: q [..., H*d] -> [..., H, E], head h: q_h w_h       (q_h [.., d], w_h [d, E])
+ *   reduce: c [..., H, E] -> [..., H*d], head h: c_h w_h^T + b_h (bias [H*d] or NULL)
+ * bf16 runs kernels/head_projection.c (heads in parallel) where the CPU has AVX512-BF16 and
+ * nothing needs a gradient; otherwise ATen's batched products. */
+tt_tensor *tt_heads_expand(tt_tensor *q, tt_tensor *w, int64_t heads);
+tt_tensor *tt_heads_reduce(tt_tensor *c, tt_tensor *w, tt_tensor *bias);
 /* Over the trailing ndim_norm dims; weight/bias optional. */
 tt_tensor *tt_layer_norm(tt_tensor *x, int ndim_norm, tt_tensor *weight, tt_tensor *bias, double eps);
 /* LayerNorm over the last dim of a float32 x, returned in bf16: for a norm whose only consumer is a

@@ -452,6 +452,7 @@ int cmd_bench(int argc, char **argv) {
                    batch / t, gflop / t, 100.0 * share[k][d], hf / t, goal, met ? "(met)" : "(NOT met)");
         }
     printf("\nGFLOP/s: exact model FLOPs (vision %.2f, cross K/V %.2f GFLOP per image, %.3f per token and row) / time.\n"
+           "bf16 decoding folds the cross K/V projections into the queries (fewer FLOPs than counted, same model FLOPs).\n"
            "ceiling: achieved FLOP/s of the best run over the best matmul ceiling (same dtype) of this run, measured\n"
            "before and after every run.\n"
            "vs HF ref: transformers 4.43.4's seconds per 8 images on the reference host (vision %.1f/%.1f, greedy %.1f/%.1f,\n"

@@ -98,7 +98,7 @@ Test(blip_caption, text_decoder_hidden_states_and_logits) {
     int64_t *mask = b.mask;
     tt_tensor *emb = blip_vision_forward(&m->vision, pixels, NULL, 0);
     blip_cross_kv cross;
-    cr_assert_eq(blip_text_cross_kv(&m->text, emb, NULL, &cross, 0), 0, "%s", vk_err_msg());
+    cr_assert_eq(blip_text_cross_kv(&m->text, emb, NULL, &cross, 0, 0), 0, "%s", vk_err_msg());
     tt_tensor *hidden[16] = {0};
     blip_text_args a = {.input_ids = ids, .attn_mask = mask, .causal = 1, .cross = &cross, .hidden = hidden};
     tt_tensor *h = blip_text_forward(&m->text, &a);

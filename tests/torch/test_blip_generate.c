@@ -3,6 +3,7 @@
  * per-step scores within the fixture's atol, beam sequence scores. The kwargs of each case are
  * read from expected.json. */
 #include "kernels/attention.h"
+#include "kernels/head_projection.h"
 #include "model/blip_caption.h"
 #include "model/blip_generate.h"
 #include "tests/torch/expect.h"
@@ -247,10 +248,10 @@ static void beams_share_cross_kv(tt_dtype dt, double tol) {
     tt_tensor *ids = tt_from_data(tok, (int64_t[]){R, L}, 2, TT_I64);
     blip_cross_kv repeated, stacked;
     int grad = tt_set_grad_enabled(1); /* keys/values are packed only for inference without autograd */
-    cr_assert_eq(blip_text_cross_kv(&model->text, image_embeds, NULL, &repeated, 0), 0, "%s", vk_err_msg());
+    cr_assert_eq(blip_text_cross_kv(&model->text, image_embeds, NULL, &repeated, 0, 0), 0, "%s", vk_err_msg());
     cr_assert_null(repeated.packed);
     tt_set_grad_enabled(0);
-    cr_assert_eq(blip_text_cross_kv(&model->text, image_embeds, NULL, &stacked, 0), 0, "%s", vk_err_msg());
+    cr_assert_eq(blip_text_cross_kv(&model->text, image_embeds, NULL, &stacked, 0, 0), 0, "%s", vk_err_msg());
     cr_assert_eq(stacked.packed != NULL, vk_attn_supported(dt == TT_BF16 ? VK_ATTN_BF16 : VK_ATTN_F32));
     int64_t *rows = malloc(sizeof(int64_t) * (size_t)R);
     for (int64_t r = 0; r < R; r++) rows[r] = r / G;
@@ -276,6 +277,51 @@ Test(blip_generate, beams_share_their_images_cross_kv_fp32) { beams_share_cross_
 /* bf16: both sides round their products to bf16 (8 bits of mantissa) and the layer norms bring
  * hidden states to unit scale, so a few bf16 ulps of 1 (2^-8 each) bound the difference. */
 Test(blip_generate, beams_share_their_images_cross_kv_bf16) { beams_share_cross_kv(TT_BF16, 0.05); }
+
+/* bf16 cross-attention with the key/value projections folded into the queries and the context
+ * (chosen for few query rows per image; forced here with query_rows 1) against the projected
+ * keys/values: the same decoder hidden states up to bf16 rounding, for one row per image and for
+ * 3 beams stacked on each image. float32 never folds (its results stay those of the plain form). */
+Test(blip_generate, folded_cross_attention_matches_projected_keys_values) {
+    const int64_t L = 4;
+    int grad = tt_set_grad_enabled(0);
+    blip_cross_kv plain;
+    cr_assert_eq(blip_caption_set_dtype(model, TT_F32), 0, "%s", vk_err_msg());
+    cr_assert_eq(blip_text_cross_kv(&model->text, image_embeds, NULL, &plain, 0, 1), 0, "%s", vk_err_msg());
+    cr_assert_null(plain.image_packed, "float32 folded its cross-attention");
+    blip_cross_kv_free(&plain);
+    cr_assert_eq(blip_caption_set_dtype(model, TT_BF16), 0, "%s", vk_err_msg());
+    int64_t B = tt_size(image_embeds, 0);
+    for (int64_t G = 1; G <= 3; G += 2) {
+        int64_t R = B * G;
+        int64_t *tok = malloc(sizeof(int64_t) * (size_t)(R * L));
+        for (int64_t i = 0; i < R * L; i++) tok[i] = i % L == 0 ? model->cfg.text.bos_token_id : 7 + (i * 37) % 80;
+        tt_scope_begin();
+        tt_tensor *ids = tt_from_data(tok, (int64_t[]){R, L}, 2, TT_I64);
+        blip_cross_kv projected, folded;
+        cr_assert_eq(blip_text_cross_kv(&model->text, image_embeds, NULL, &projected, 0, 0), 0, "%s", vk_err_msg());
+        cr_assert_eq(blip_text_cross_kv(&model->text, image_embeds, NULL, &folded, 0, 1), 0, "%s", vk_err_msg());
+        cr_assert_null(projected.image_packed);
+        int kernels = vk_attn_supported(VK_ATTN_BF16) && vk_heads_supported();
+        cr_assert_eq(folded.image_packed != NULL, kernels, "folded where the kernels run");
+        cr_assert_eq(blip_cross_kv_repeat(&projected, G), 0, "%s", vk_err_msg());
+        cr_assert_eq(blip_cross_kv_repeat(&folded, G), 0, "%s", vk_err_msg());
+        blip_text_args a = {.input_ids = ids, .causal = 1, .cross = &projected};
+        tt_tensor *want = blip_text_forward(&model->text, &a);
+        a.cross = &folded;
+        tt_tensor *got = blip_text_forward(&model->text, &a);
+        cr_assert(want && got, "%s", tt_last_error());
+        /* the tolerance of beams_share_their_images_cross_kv_bf16: a few bf16 ulps of unit-scale states */
+        double diff = max_abs_diff(got, want);
+        cr_assert(diff <= 0.05, "%ld beams: folded differs from projected by %g", (long)G, diff);
+        cr_assert(diff > 0 || !kernels, "the folded form rounds elsewhere: identical results mean it did not run");
+        blip_cross_kv_free(&projected);
+        blip_cross_kv_free(&folded);
+        tt_scope_end();
+        free(tok);
+    }
+    tt_set_grad_enabled(grad);
+}
 
 Test(blip_generate, bf16_beam_search_runs_on_one_kv_copy_per_image) {
     /* bf16 beam search (one copy of each image's keys/values) against float32's: the same

@@ -182,7 +182,7 @@ Test(lora, bf16_logits_and_gradients_follow_peft) {
     int grad = tt_set_grad_enabled(0);
     tt_tensor *emb = blip_vision_forward(&model->vision, pixels, NULL, 0);
     blip_cross_kv kv;
-    cr_assert_eq(blip_text_cross_kv(&model->text, emb, NULL, &kv, 0), 0, "%s", vk_err_msg());
+    cr_assert_eq(blip_text_cross_kv(&model->text, emb, NULL, &kv, 0, 0), 0, "%s", vk_err_msg());
     cr_assert(kv.value_down && kv.value_down[0], "bf16 keeps the value adapter apart");
     static const int64_t rows[3] = {1, 0, 1};
     tt_tensor *ri = tt_from_data(rows, (int64_t[]){3}, 1, TT_I64);

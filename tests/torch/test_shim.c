@@ -665,6 +665,50 @@ Test(shim_values, layer_norm_bf16_matches_float64) {
     tt_scope_end();
 }
 
+/* The folded cross-attention's per-head products against float64: q [2, 5, H*d] through w
+ * [H*d, E] per head, and c [2, 5, H, E] back through w^T, with a bias. bf16 (the kernel where the
+ * CPU has it), float32 and a weight needing a gradient (ATen's batched products). */
+Test(shim_values, heads_expand_and_reduce_match_float64) {
+    const int64_t H = 3, d = 8, E = 40;
+    tt_scope_begin();
+    tt_manual_seed(17);
+    /* inputs that bf16 holds exactly, so every variant multiplies the same numbers */
+    tt_tensor *q = tt_to_dtype(tt_to_dtype(tt_randn((int64_t[]){2, 5, H * d}, 3, TT_F32), TT_BF16), TT_F32);
+    tt_tensor *w = tt_to_dtype(tt_to_dtype(tt_randn((int64_t[]){H * d, E}, 2, TT_F32), TT_BF16), TT_F32);
+    tt_tensor *c = tt_to_dtype(tt_to_dtype(tt_randn((int64_t[]){2, 5, H, E}, 4, TT_F32), TT_BF16), TT_F32);
+    tt_tensor *b = tt_to_dtype(tt_to_dtype(tt_randn((int64_t[]){H * d}, 1, TT_F32), TT_BF16), TT_F32);
+    /* references: head h of q times rows h*d .. h*d+d-1 of w, in float64 */
+    tt_tensor *q64 = tt_to_dtype(q, TT_F64), *w64 = tt_to_dtype(w, TT_F64), *c64 = tt_to_dtype(c, TT_F64), *b64 = tt_to_dtype(b, TT_F64);
+    tt_tensor *wh = tt_view(w64, (int64_t[]){H, d, E}, 3);
+    tt_tensor *qh = tt_permute(tt_view(q64, (int64_t[]){10, H, d}, 3), (int64_t[]){1, 0, 2}, 3);
+    tt_tensor *want_x = tt_reshape(tt_permute(tt_bmm(qh, wh), (int64_t[]){1, 0, 2}, 3), (int64_t[]){2, 5, H, E}, 4);
+    tt_tensor *ch = tt_permute(tt_view(c64, (int64_t[]){10, H, E}, 3), (int64_t[]){1, 0, 2}, 3);
+    tt_tensor *want_r = tt_add(tt_reshape(tt_permute(tt_bmm(ch, tt_transpose(wh, 1, 2)), (int64_t[]){1, 0, 2}, 3),
+                                          (int64_t[]){2, 5, H * d}, 3), b64);
+    for (int variant = 0; variant < 3; variant++) { /* bf16, float32, bf16 weight needing a gradient */
+        tt_dtype dt = variant == 1 ? TT_F32 : TT_BF16;
+        tt_tensor *wv = tt_to_dtype(w, dt);
+        if (variant == 2) cr_assert_eq(tt_requires_grad(wv, 1), 0);
+        tt_tensor *x = tt_heads_expand(tt_to_dtype(q, dt), wv, H);
+        tt_tensor *r = tt_heads_reduce(tt_to_dtype(c, dt), wv, tt_to_dtype(b, dt));
+        NOT_NULL(x);
+        NOT_NULL(r);
+        int64_t xs[4], rs[3];
+        cr_assert_eq(tt_shape(x, xs, 4), 4);
+        cr_assert(xs[0] == 2 && xs[1] == 5 && xs[2] == H && xs[3] == E);
+        cr_assert_eq(tt_shape(r, rs, 3), 3);
+        cr_assert(rs[0] == 2 && rs[1] == 5 && rs[2] == H * d);
+        /* bf16 results: one bf16 step (2^-8 relative) plus the sums' rounding */
+        cr_assert_eq(tt_allclose(tt_to_dtype(tt_detach(x), TT_F64), want_x, 1.0 / 128, 1e-2), 1, "expand, variant %d", variant);
+        cr_assert_eq(tt_allclose(tt_to_dtype(tt_detach(r), TT_F64), want_r, 1.0 / 128, 1e-2), 1, "reduce, variant %d", variant);
+    }
+    cr_assert_null(tt_heads_expand(q, tt_randn((int64_t[]){H * d + 1, E}, 2, TT_F32), H));
+    cr_assert(strstr(tt_last_error(), "heads_expand"), "%s", tt_last_error());
+    cr_assert_null(tt_heads_reduce(c, w, tt_randn((int64_t[]){H * d + 1}, 1, TT_F32)));
+    cr_assert(strstr(tt_last_error(), "bias"), "%s", tt_last_error());
+    tt_scope_end();
+}
+
 /* ---- gradients against finite differences ------------------------------------------------ */
 
 static tt_tensor *fn_linear(tt_tensor **in, void *ctx) { return tt_linear(in[0], in[1], in[2]); }
