@@ -73,11 +73,13 @@ static int to_host(tt_tensor *t, float *out, size_t count, const char *what) {
 int blip_retriever_image_features(const blip_retriever *r, const float *pixels, int n, float *out) {
     if (n <= 0) return 0;
     vk_err_clear();
+    int grad = tt_set_grad_enabled(0);
     tt_scope_begin();
     tt_tensor *emb = blip_itm_image_embeds(r->model, pixels_tensor(r, pixels, n));
     tt_tensor *f = emb ? blip_itm_image_features(r->model, emb) : NULL;
     int rc = to_host(f, out, (size_t)n * (size_t)r->dim, "image features");
     tt_scope_end();
+    tt_set_grad_enabled(grad);
     return rc;
 }
 
@@ -87,11 +89,13 @@ int blip_retriever_text_features(const blip_retriever *r, const char *const *tex
         wordpiece_batch b;
         if (tokenize(r, texts + start, k, &b)) return -1;
         vk_err_clear();
+        int grad = tt_set_grad_enabled(0);
         tt_scope_begin();
         tt_tensor *ids = tt_from_data(b.ids, (int64_t[]){b.rows, b.cols}, 2, TT_I64);
         tt_tensor *f = ids ? blip_itm_text_features(r->model, ids, b.mask, NULL) : NULL;
         int rc = to_host(f, out + (size_t)start * (size_t)r->dim, (size_t)k * (size_t)r->dim, "text features");
         tt_scope_end();
+        tt_set_grad_enabled(grad);
         wordpiece_batch_free(&b);
         if (rc) return -1;
     }
@@ -100,6 +104,7 @@ int blip_retriever_text_features(const blip_retriever *r, const char *const *tex
 
 int blip_retriever_match_texts(const blip_retriever *r, const float *pixels, const char *const *texts, int n, float *prob) {
     vk_err_clear();
+    int grad = tt_set_grad_enabled(0);
     tt_scope_begin();
     tt_tensor *emb = blip_itm_image_embeds(r->model, pixels_tensor(r, pixels, 1));
     int rc = emb ? 0 : -1;
@@ -118,6 +123,7 @@ int blip_retriever_match_texts(const blip_retriever *r, const float *pixels, con
         wordpiece_batch_free(&b);
     }
     tt_scope_end();
+    tt_set_grad_enabled(grad);
     return rc;
 }
 
@@ -138,12 +144,14 @@ int blip_retriever_match_images(const blip_retriever *r, const char *text, const
     }
     wordpiece_batch_free(&b);
     vk_err_clear();
+    int grad = tt_set_grad_enabled(0);
     tt_scope_begin();
     tt_tensor *emb = blip_itm_image_embeds(r->model, pixels_tensor(r, pixels, n));
     tt_tensor *t = tt_from_data(ids, (int64_t[]){n, L}, 2, TT_I64);
     tt_tensor *logits = emb && t ? blip_itm_logits(r->model, emb, t, mask, NULL) : NULL;
     int rc = to_host(logits ? blip_itm_match_prob(logits) : NULL, prob, (size_t)n, "match probability");
     tt_scope_end();
+    tt_set_grad_enabled(grad);
     free(ids), free(mask);
     return rc;
 }
