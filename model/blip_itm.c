@@ -110,12 +110,17 @@ tt_tensor *blip_itm_logits(const blip_itm *m, tt_tensor *image_embeds, tt_tensor
         return NULL;
     }
     tt_scope_begin();
-    tt_tensor *img = Bi == B ? image_embeds : tt_expand(image_embeds, (int64_t[]){B, -1, -1}, 3);
     blip_cross_kv cross;
     tt_tensor *h = NULL, *logits = NULL;
-    if (blip_text_cross_kv(&m->text, img, NULL, &cross, 0, tt_size(input_ids, 1)) == 0) { /* vk_err set on failure */
-        blip_text_args a = {.input_ids = input_ids, .attn_mask = mask, .causal = 0, .cross = &cross};
-        h = blip_text_forward(&m->text, &a);                         /* vk_err set on failure */
+    /* one image for all texts: its cross-attention keys/values made once and shared by the B
+     * texts, as an image's beams share them in generation (not B copies of the projections) */
+    if (blip_text_cross_kv(&m->text, image_embeds, NULL, &cross, 0, tt_size(input_ids, 1) * (B / Bi)) == 0) {
+        if (Bi != B && blip_cross_kv_repeat(&cross, B)) {
+            vk_err_set("cross-attention for %lld texts: %s", (long long)B, vk_err_msg());
+        } else {
+            blip_text_args a = {.input_ids = input_ids, .attn_mask = mask, .causal = 0, .cross = &cross};
+            h = blip_text_forward(&m->text, &a); /* vk_err set on failure */
+        }
         blip_cross_kv_free(&cross);
     }
     if (h) {
