@@ -12,7 +12,6 @@
 #include "kernels/attention.h"
 
 #include "kernels/x86.h"
-#include "util/cpu_tune.h"
 
 #include <math.h>
 #include <string.h>
@@ -22,18 +21,7 @@ enum { QK_ROWS = 6, QK_MAXV = 8, PV_ROWS = 6, PV_VECS = 4 };
 static int64_t round_up(int64_t x, int64_t m) { return (x + m - 1) / m * m; }
 
 int vk_attn_supported(vk_attn_dtype dt) {
-#ifdef VK_X86
-    /* asked before every call: cpuid once (it traps to the hypervisor on virtual machines) */
-    static _Atomic int f32 = -1, bf16 = -1;
-    if (f32 < 0) {
-        bf16 = vk_cpu_has_avx512() && vk_cpu_has_avx512_bf16();
-        f32 = vk_cpu_has_avx512();
-    }
-    return dt == VK_ATTN_F32 ? f32 : dt == VK_ATTN_BF16 ? bf16 : 0;
-#else
-    (void)dt;
-    return 0;
-#endif
+    return dt == VK_ATTN_F32 ? vk_x86_avx512_ready() : dt == VK_ATTN_BF16 ? vk_x86_bf16_ready() : 0;
 }
 
 static size_t keys_bytes(vk_attn_dtype dt, int64_t S, int64_t d) {

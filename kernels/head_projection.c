@@ -9,19 +9,10 @@
 #include "kernels/head_projection.h"
 
 #include "kernels/x86.h"
-#include "util/cpu_tune.h"
 
 #include <string.h>
 
-int vk_heads_supported(void) {
-#ifdef VK_X86
-    static _Atomic int ok = -1; /* cpuid once (it traps to the hypervisor on virtual machines) */
-    if (ok < 0) ok = vk_cpu_has_avx512() && vk_cpu_has_avx512_bf16();
-    return ok;
-#else
-    return 0;
-#endif
-}
+int vk_heads_supported(void) { return vk_x86_bf16_ready(); }
 
 #ifdef VK_X86
 #define INLINE static inline __attribute__((always_inline))

@@ -2,20 +2,11 @@
 #include "kernels/layer_norm.h"
 
 #include "kernels/x86.h"
-#include "util/cpu_tune.h"
 
 #include <math.h>
 #include <string.h>
 
-int vk_layer_norm_bf16_supported(void) {
-#ifdef VK_X86
-    static _Atomic int ok = -1; /* cpuid once: it traps to the hypervisor on virtual machines */
-    if (ok < 0) ok = vk_cpu_has_avx512() && vk_cpu_has_avx512_bf16();
-    return ok;
-#else
-    return 0;
-#endif
-}
+int vk_layer_norm_bf16_supported(void) { return vk_x86_bf16_ready(); }
 
 #ifdef VK_X86
 static AVX512_BF16 void rows_bf16(const float *x, int64_t rows, int64_t n, const float *weight, const float *bias, float eps,

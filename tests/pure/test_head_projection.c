@@ -30,6 +30,17 @@ static void expect_bf16_close(uint16_t got, double want, double abs_sum, const c
     cr_assert(fabs(g - want) <= tol, "%s row %ld col %ld: %g, want %g", what, (long)r, (long)c, g, want);
 }
 
+/* sum_i a[i * sa] * b[i * sb] over n terms, in double; the sum of their magnitudes to abs_sum */
+static double dot_ref(const uint16_t *a, int64_t sa, const uint16_t *b, int64_t sb, int64_t n, double *abs_sum) {
+    double sum = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double t = test_from_bf16(a[i * sa]) * test_from_bf16(b[i * sb]);
+        sum += t;
+        *abs_sum += fabs(t);
+    }
+    return sum;
+}
+
 Test(head_projection, supported_follows_the_cpu) {
     cr_assert_eq(vk_heads_supported(), vk_cpu_has_avx512() && vk_cpu_has_avx512_bf16());
 }
@@ -48,12 +59,7 @@ Test(head_projection, expand_matches_double) {
                 if (ldo > E) cr_assert_eq(out[R * ldo - 1], sentinel, "wrote into a row's padding");
                 for (int64_t r = 0; r < R; r++)
                     for (int64_t e = 0; e < E; e++) {
-                        double want = 0, abs_sum = 0;
-                        for (int64_t i = 0; i < d; i++) {
-                            double t = test_from_bf16(q[r * ldq + i]) * test_from_bf16(w[i * ldw + e]);
-                            want += t;
-                            abs_sum += fabs(t);
-                        }
+                        double abs_sum = 0, want = dot_ref(q + r * ldq, 1, w + e, ldw, d, &abs_sum);
                         expect_bf16_close(out[r * ldo + e], want, abs_sum, "expand", r, e);
                     }
                 free(q);
@@ -78,12 +84,8 @@ Test(head_projection, reduce_matches_double) {
                     cr_assert_eq(out[R * ldo - 1], sentinel, "wrote into a row's padding");
                     for (int64_t r = 0; r < R; r++)
                         for (int64_t j = 0; j < d; j++) {
-                            double want = with_bias ? test_from_bf16(b[j]) : 0, abs_sum = fabs(want);
-                            for (int64_t e = 0; e < E; e++) {
-                                double t = test_from_bf16(c[r * ldc + e]) * test_from_bf16(w[j * ldw + e]);
-                                want += t;
-                                abs_sum += fabs(t);
-                            }
+                            double bias = with_bias ? test_from_bf16(b[j]) : 0, abs_sum = fabs(bias);
+                            double want = bias + dot_ref(c + r * ldc, 1, w + j * ldw, 1, E, &abs_sum);
                             expect_bf16_close(out[r * ldo + j], want, abs_sum, "reduce", r, j);
                         }
                     free(c);
