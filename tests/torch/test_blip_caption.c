@@ -91,6 +91,26 @@ Test(blip_caption, vision_tower_matches_transformers) {
     cr_assert_eq(tt_live_handles(), 0, "%ld handles leaked", (long)tt_live_handles());
 }
 
+/* An image side that is not a multiple of the patch: the patch conv drops the remainder, as the
+ * reference's Conv2d does (the product form needs whole patches): the fixture's 32 px image padded
+ * to 36 px gives the fixture's states. */
+Test(blip_caption, vision_tower_ignores_pixels_past_the_last_whole_patch) {
+    blip_caption *m = load("blip-tiny/captioning/model");
+    tt_tensor *pixels = expect_tensor(expected, "pixel_values");
+    int64_t B = tt_size(pixels, 0), S = tt_size(pixels, 2);
+    cr_assert(S % m->cfg.vision.patch_size == 0);
+    tt_scope_begin();
+    tt_tensor *padded = tt_full((int64_t[]){B, 3, S + 4, S + 4}, 4, 0.5, TT_F32);
+    cr_assert_eq(tt_copy_(tt_narrow(tt_narrow(padded, 2, 0, S), 3, 0, S), pixels), 0, "%s", tt_last_error());
+    tt_tensor *last = blip_vision_forward(&m->vision, padded, NULL, 0);
+    cr_assert_not_null(last, "%s", vk_err_msg());
+    expect_close(last, expected, "vision.last_hidden_state", atol_of("vision.last_hidden_state"));
+    tt_scope_end();
+    tt_free(pixels);
+    blip_caption_free(m);
+    cr_assert_eq(tt_live_handles(), 0, "%ld handles leaked", (long)tt_live_handles());
+}
+
 Test(blip_caption, text_decoder_hidden_states_and_logits) {
     blip_caption *m = load("blip-tiny/captioning/model");
     fixture_batch b = batch_load();
