@@ -69,10 +69,11 @@ tt_tensor *blip_vision_forward(const blip_vision *v, tt_tensor *pixels, tt_tenso
     int64_t ps = v->cfg.patch_size, S = tt_size(pixels, 2), g = S / ps, D = v->cfg.hidden_size;
     tt_scope_begin();
     tt_tensor *patches;
-    if (S > 0 && S % ps == 0 && tt_size(pixels, 3) == S) {
-        /* the patch embedding (a conv with stride = kernel) as one product: each patch's 3 x p x p
-         * pixels a row, times the kernel as a [D, 3*p*p] matrix (~3x faster than the conv, and the
-         * rows come out as [B, g*g, D], the layout the tower wants) */
+    if (!tt_is_grad_enabled() && S > 0 && S % ps == 0 && tt_size(pixels, 3) == S) {
+        /* inference: the patch embedding (a conv with stride = kernel) as one product, each
+         * patch's 3 x p x p pixels a row times the kernel as a [D, 3*p*p] matrix (~3x faster than
+         * the conv, and the rows come out as [B, g*g, D], the layout the tower wants). With
+         * autograd, libtorch's conv and its backward, as the other fused paths do. */
         int64_t B = tt_size(pixels, 0);
         tt_tensor *grid = tt_view(pixels, (int64_t[]){B, 3, g, ps, g, ps}, 6);
         tt_tensor *rows = tt_reshape(tt_permute(grid, (int64_t[]){0, 2, 4, 1, 3, 5}, 6), (int64_t[]){B, g * g, 3 * ps * ps}, 3);

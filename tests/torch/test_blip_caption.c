@@ -68,34 +68,42 @@ static void batch_free(fixture_batch *b) {
 
 TestSuite(blip_caption, .init = setup, .fini = teardown);
 
+/* With autograd on (libtorch's patch conv and attention ops, as in training) and off (inference:
+ * the patch embedding as one product, the fused attention kernel): both within the fixture's
+ * tolerances. */
 Test(blip_caption, vision_tower_matches_transformers) {
     blip_caption *m = load("blip-tiny/captioning/model");
     tt_tensor *pixels = expect_tensor(expected, "pixel_values");
     int n = m->cfg.vision.num_hidden_layers;
-    tt_tensor *hidden[16] = {0};
-    tt_tensor *last = blip_vision_forward(&m->vision, pixels, hidden, 0);
-    expect_close(hidden[0], expected, "vision.embeddings", atol_of("vision.embeddings"));
-    for (int i = 0; i <= n; i++) {
-        char name[64];
-        snprintf(name, sizeof name, "vision.hidden_states.%d", i);
-        expect_close(hidden[i], expected, name, atol_of(name));
-        tt_free(hidden[i]);
+    for (int grad = 1; grad >= 0; grad--) {
+        int was = tt_set_grad_enabled(grad);
+        tt_tensor *hidden[16] = {0};
+        tt_tensor *last = blip_vision_forward(&m->vision, pixels, hidden, 0);
+        expect_close(hidden[0], expected, "vision.embeddings", atol_of("vision.embeddings"));
+        for (int i = 0; i <= n; i++) {
+            char name[64];
+            snprintf(name, sizeof name, "vision.hidden_states.%d", i);
+            expect_close(hidden[i], expected, name, atol_of(name));
+            tt_free(hidden[i]);
+        }
+        expect_close(last, expected, "vision.last_hidden_state", atol_of("vision.last_hidden_state"));
+        tt_tensor *pooled = blip_vision_pool(&m->vision, last);
+        expect_close(pooled, expected, "vision.pooler_output", atol_of("vision.pooler_output"));
+        tt_free(pooled);
+        tt_free(last);
+        tt_set_grad_enabled(was);
     }
-    expect_close(last, expected, "vision.last_hidden_state", atol_of("vision.last_hidden_state"));
-    tt_tensor *pooled = blip_vision_pool(&m->vision, last);
-    expect_close(pooled, expected, "vision.pooler_output", atol_of("vision.pooler_output"));
-    tt_free(pooled);
-    tt_free(last);
     tt_free(pixels);
     blip_caption_free(m);
     cr_assert_eq(tt_live_handles(), 0, "%ld handles leaked", (long)tt_live_handles());
 }
 
-/* An image side that is not a multiple of the patch: the patch conv drops the remainder, as the
- * reference's Conv2d does (the product form needs whole patches): the fixture's 32 px image padded
- * to 36 px gives the fixture's states. */
+/* An image side that is not a multiple of the patch, in inference: the patch conv drops the
+ * remainder, as the reference's Conv2d does (the product form needs whole patches): the
+ * fixture's 32 px image padded to 36 px gives the fixture's states. */
 Test(blip_caption, vision_tower_ignores_pixels_past_the_last_whole_patch) {
     blip_caption *m = load("blip-tiny/captioning/model");
+    int was = tt_set_grad_enabled(0);
     tt_tensor *pixels = expect_tensor(expected, "pixel_values");
     int64_t B = tt_size(pixels, 0), S = tt_size(pixels, 2);
     cr_assert(S % m->cfg.vision.patch_size == 0);
@@ -107,6 +115,7 @@ Test(blip_caption, vision_tower_ignores_pixels_past_the_last_whole_patch) {
     expect_close(last, expected, "vision.last_hidden_state", atol_of("vision.last_hidden_state"));
     tt_scope_end();
     tt_free(pixels);
+    tt_set_grad_enabled(was);
     blip_caption_free(m);
     cr_assert_eq(tt_live_handles(), 0, "%ld handles leaked", (long)tt_live_handles());
 }
