@@ -9,6 +9,7 @@
 #include "model/blip_vqa.h"
 #include "model/blip_init.h"
 #include "util/args.h"
+#include "util/cpu_tune.h"
 #include "util/error.h"
 #include "util/fileio.h"
 
@@ -382,6 +383,11 @@ int cmd_bench(int argc, char **argv) {
     }
     printf("vlkit bench: %s, batch %d, %dx%d images, %d forced decoding steps, %d threads, %d round(s)\n", dir, batch,
            c->model->cfg.vision.image_size, c->model->cfg.vision.image_size, max_length - 1, tt_get_num_threads(), rounds);
+    /* a coretype from the environment (not vlkit's pick for this CPU) can halve the fp32 rows */
+    const char *coretype = getenv("OPENBLAS_CORETYPE"), *tuned = getenv("VLKIT_TUNED"), *pick = vk_cpu_tune_openblas_coretype();
+    if (coretype && !(tuned && strstr(tuned, "OPENBLAS_CORETYPE")) && pick && strcmp(coretype, pick) != 0)
+        printf("note: OPENBLAS_CORETYPE=%s from the environment (vlkit would pick %s here): fp32 rows run those kernels\n",
+               coretype, pick);
     double ceiling[2] = {matmul_gflops(TT_F32, 2048, 3), matmul_gflops(TT_BF16, 2048, 3)};
 
     size_t per = image_preproc_numel(&c->preproc);
