@@ -20,8 +20,14 @@ int vk_heads_supported(void) { return vk_x86_bf16_ready(); }
 
 enum { EX_ROWS = 6, EX_VECS = 4, RD_ROWS = 4, RD_OUTS = 4 };
 
-/* 16 bf16 -> float32 (exact: bf16 is the top half of a float32) */
+/* bf16 -> float32, 16 at a time and one (exact: bf16 is the top half of a float32) */
 INLINE AVX512_BF16 __m512 widen(__m256i x) { return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(x), 16)); }
+static inline float widen_one(uint16_t x) {
+    uint32_t bits = (uint32_t)x << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
 
 /* out[rows, 64] (cols valid) for one tile; q32 holds the tile's q rows as float32 [EX_ROWS][d] */
 INLINE AVX512_BF16 void expand_tile(const float *q32, int64_t d, const uint16_t *w, int64_t ldw, int64_t cols,
@@ -69,10 +75,7 @@ static AVX512_BF16 void expand(const uint16_t *q, int64_t ldq, int64_t R, int64_
         int64_t n = R - c0 < CHUNK ? R - c0 : CHUNK, tiles = (n + EX_ROWS - 1) / EX_ROWS;
         for (int64_t r = 0; r < tiles * EX_ROWS; r++) { /* rows past the end repeat the last one */
             const uint16_t *src = q + (c0 + (r < n ? r : n - 1)) * ldq;
-            for (int64_t i = 0; i < d; i++) {
-                uint32_t bits = (uint32_t)src[i] << 16;
-                memcpy(&q32[r * d + i], &bits, 4);
-            }
+            for (int64_t i = 0; i < d; i++) q32[r * d + i] = widen_one(src[i]);
         }
         for (int64_t e0 = 0; e0 < E; e0 += block) {
             const uint16_t *ahead = c0 == 0 && e0 + block < E ? w + e0 + block : NULL;
@@ -106,12 +109,7 @@ INLINE AVX512_BF16 void reduce_tile(const uint16_t *const *cr, const uint16_t *c
         UNROLL for (int j = 0; j < RD_OUTS; j++) {
             if (r >= rows || j >= outs) continue;
             float v = _mm512_reduce_add_ps(acc[r][j]);
-            if (bias) {
-                uint32_t bits = (uint32_t)bias[j] << 16;
-                float b;
-                memcpy(&b, &bits, 4);
-                v += b;
-            }
+            if (bias) v += widen_one(bias[j]);
             out[r * ldo + j] = (uint16_t)_mm_extract_epi16((__m128i)_mm_cvtneps_pbh(_mm_set_ss(v)), 0);
         }
 }

@@ -252,7 +252,8 @@ int blip_text_cross_kv(const blip_text *t, tt_tensor *enc, tt_tensor *encoder_ma
     out->n = n;
     tt_scope_begin();
     enc = blip_linear_input(&t->layers[0].cross.key, enc); /* once for the 2 x layers products */
-    if (!encoder_mask && !train && !tt_is_grad_enabled() && enc && folding_pays(t, enc, query_rows)) {
+    int inference = !encoder_mask && !train && !tt_is_grad_enabled(); /* the fused forms apply */
+    if (inference && enc && folding_pays(t, enc, query_rows)) {
         int rc = cross_kv_folded(t, enc, out); /* 1: the kernel does not apply, nothing set */
         if (rc <= 0) {
             tt_scope_end();
@@ -274,7 +275,7 @@ int blip_text_cross_kv(const blip_text *t, tt_tensor *enc, tt_tensor *encoder_ma
             out->value[i] = tt_persist(blip_split_heads(blip_linear_forward(&c->value, enc, train), H));
         }
     }
-    if (!rc && !encoder_mask && !value_adapter_apart(out) && !train && !tt_is_grad_enabled()) rc = pack_cross_kv(out);
+    if (!rc && inference && !value_adapter_apart(out)) rc = pack_cross_kv(out);
     if (!rc && !out->packed && out->value_bias && (make_contiguous(out->key, n) || make_contiguous(out->value, n))) rc = -1;
     if (encoder_mask && !rc) {
         /* [B, S] 0/1 -> (1 - m) * finfo.min as [B, 1, 1, S] */

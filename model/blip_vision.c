@@ -66,7 +66,7 @@ static tt_tensor *mlp_block(const blip_vision_layer *L, tt_tensor *x, int train)
 }
 
 tt_tensor *blip_vision_forward(const blip_vision *v, tt_tensor *pixels, tt_tensor **hidden, int train) {
-    int64_t ps = v->cfg.patch_size, S = tt_size(pixels, 2), g = S / ps, D = v->cfg.hidden_size;
+    int64_t B = tt_size(pixels, 0), ps = v->cfg.patch_size, S = tt_size(pixels, 2), g = S / ps, D = v->cfg.hidden_size;
     tt_scope_begin();
     tt_tensor *patches;
     if (!tt_is_grad_enabled() && S > 0 && S % ps == 0 && tt_size(pixels, 3) == S) {
@@ -74,7 +74,6 @@ tt_tensor *blip_vision_forward(const blip_vision *v, tt_tensor *pixels, tt_tenso
          * patch's 3 x p x p pixels a row times the kernel as a [D, 3*p*p] matrix (~3x faster than
          * the conv, and the rows come out as [B, g*g, D], the layout the tower wants). With
          * autograd, libtorch's conv and its backward, as the other fused paths do. */
-        int64_t B = tt_size(pixels, 0);
         tt_tensor *grid = tt_view(pixels, (int64_t[]){B, 3, g, ps, g, ps}, 6);
         tt_tensor *rows = tt_reshape(tt_permute(grid, (int64_t[]){0, 2, 4, 1, 3, 5}, 6), (int64_t[]){B, g * g, 3 * ps * ps}, 3);
         patches = tt_linear(rows, tt_view(v->patch_weight, (int64_t[]){D, 3 * ps * ps}, 2), v->patch_bias);
@@ -82,7 +81,6 @@ tt_tensor *blip_vision_forward(const blip_vision *v, tt_tensor *pixels, tt_tenso
         patches = tt_conv2d(pixels, v->patch_weight, v->patch_bias, (int)ps, (int)ps, 0, 0); /* [B, D, g, g] */
         patches = tt_transpose(tt_flatten(patches, 2, 3), 1, 2);                            /* [B, g*g, D] */
     }
-    int64_t B = tt_size(patches, 0);
     tt_tensor *cls = tt_expand(v->class_embedding, (int64_t[]){B, 1, D}, 3);
     tt_tensor *parts[2] = {cls, patches};
     tt_tensor *x = tt_add(tt_cat(parts, 2, 1), v->position_embedding);

@@ -118,6 +118,12 @@ c10::optional<at::Tensor> opt(const tt_tensor *h) {
     return T(h);
 }
 
+// Autograd would record an op on t: the fused paths (oneDNN, vlkit's kernels) have no backward.
+bool needs_grad(const at::Tensor &t) { return at::GradMode::is_enabled() && t.requires_grad(); }
+
+// A bf16 tensor's elements as the kernels take them.
+uint16_t *bf16_data(const at::Tensor &t) { return reinterpret_cast<uint16_t *>(t.data_ptr()); }
+
 at::ScalarType to_scalar_type(tt_dtype dt) {
     switch (dt) {
     case TT_F32: return at::kFloat;
@@ -854,7 +860,7 @@ at::Tensor packed_linear_forward(tt_packed_linear *p, tt_tensor *x, tt_tensor *r
 #ifdef USE_DNNL
     bool plain_rows = xx.scalar_type() == at::kBFloat16 && xx.is_contiguous() && xx.numel() > 0 &&
                       (!residual || (res.scalar_type() == at::kFloat && res.is_contiguous()));
-    bool grad = at::GradMode::is_enabled() && (xx.requires_grad() || (residual && res.requires_grad()));
+    bool grad = needs_grad(xx) || (residual && needs_grad(res));
     if (plain_rows && !grad) {
         int64_t rows = xx.numel() / K;
         int epi = residual ? EPI_RESIDUAL : gelu ? EPI_GELU : EPI_PLAIN;
@@ -904,7 +910,7 @@ vk_attn_dtype attention_dtype(const at::Tensor &t) { return t.scalar_type() == a
 // The kernel applies: float32 or bf16, rows with unit stride along the head dim, no autograd.
 bool attention_fusable(const at::Tensor &t) {
     return (t.scalar_type() == at::kFloat || t.scalar_type() == at::kBFloat16) && t.dim() == 4 && t.stride(3) == 1 &&
-           t.numel() > 0 && !(at::GradMode::is_enabled() && t.requires_grad()) && vk_attn_supported(attention_dtype(t));
+           t.numel() > 0 && !needs_grad(t) && vk_attn_supported(attention_dtype(t));
 }
 
 void check_heads(const at::Tensor &t, const char *what) {
@@ -1025,11 +1031,9 @@ tt_tensor *tt_attention_packed(tt_tensor *q, tt_tensor *packed, int64_t keys, do
 namespace {
 bool heads_fusable(std::initializer_list<const at::Tensor *> ts) {
     for (const at::Tensor *t : ts)
-        if (t->scalar_type() != at::kBFloat16 || (at::GradMode::is_enabled() && t->requires_grad())) return false;
+        if (t->scalar_type() != at::kBFloat16 || needs_grad(*t)) return false;
     return vk_heads_supported();
 }
-
-uint16_t *bf16_data(const at::Tensor &t) { return reinterpret_cast<uint16_t *>(t.data_ptr()); }
 } // namespace
 
 tt_tensor *tt_heads_expand(tt_tensor *q, tt_tensor *w, int64_t heads) {
@@ -1092,7 +1096,7 @@ tt_tensor *tt_layer_norm_bf16(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, 
         if (p && (T(p).dim() != 1 || T(p).size(0) != n))
             throw std::invalid_argument("layer_norm: weight and bias must have the " + std::to_string(n) + " features of x");
     auto plain = [](const tt_tensor *p) {
-        return !p || (T(p).scalar_type() == at::kFloat && T(p).is_contiguous() && !(at::GradMode::is_enabled() && T(p).requires_grad()));
+        return !p || (T(p).scalar_type() == at::kFloat && T(p).is_contiguous() && !needs_grad(T(p)));
     };
     bool fused = xx.scalar_type() == at::kFloat && xx.is_contiguous() && xx.numel() > 0 && plain(x) && plain(weight) &&
                  plain(bias) && vk_layer_norm_bf16_supported();
@@ -1100,7 +1104,7 @@ tt_tensor *tt_layer_norm_bf16(tt_tensor *x, tt_tensor *weight, tt_tensor *bias, 
     at::Tensor y = at::empty(xx.sizes(), xx.options().dtype(at::kBFloat16));
     const float *xp = xx.data_ptr<float>(), *wp = weight ? T(weight).data_ptr<float>() : nullptr,
                 *bp = bias ? T(bias).data_ptr<float>() : nullptr;
-    uint16_t *yp = reinterpret_cast<uint16_t *>(y.data_ptr());
+    uint16_t *yp = bf16_data(y);
     at::parallel_for(0, xx.numel() / n, 16, [&](int64_t begin, int64_t end) {
         vk_layer_norm_bf16(xp + begin * n, end - begin, n, wp, bp, (float)eps, yp + begin * n);
     });
